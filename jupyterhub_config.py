@@ -1,0 +1,42 @@
+"""The reference JupyterHub configuration of ondemand-hub; `make run` starts the portal with it.
+
+Admins copy it to /etc/jupyterhub/jupyterhub_config.py (or add the marked lines to their own).
+Site content (announcements, message of the day, stage.yml) lives in /etc/ondemand-hub/.
+Environment overrides used by the demo and the tests: ONDEMAND_HUB_PORT, ONDEMAND_HUB_STATE_DIR,
+ONDEMAND_HUB_STAGE_COMMAND (a JSON argv list, e.g. the sudo form below).
+"""
+
+import json
+import os
+
+c = get_config()  # noqa: F821  (injected by JupyterHub)
+
+state_dir = os.environ.get("ONDEMAND_HUB_STATE_DIR", "/var/lib/ondemand-hub/hub")
+os.makedirs(state_dir, mode=0o700, exist_ok=True)
+
+# --- the lines an existing JupyterHub site adds -------------------------------------------------
+c.JupyterHub.authenticator_class = "ondemand-pam"  # PAM + local-account mapping and checks
+c.JupyterHub.spawner_class = "pun"  # every user's default server is their PUN
+c.JupyterHub.cleanup_servers = False  # PUNs and sessions outlive a hub restart
+# The hub as an unprivileged service account: one sudo rule (docs/security.md), then
+# c.PUNSpawner.stage_command = ["sudo", "-n", "/opt/ondemand-hub/venv/bin/ondemand-stage"]
+if os.environ.get("ONDEMAND_HUB_STAGE_COMMAND"):
+    c.PUNSpawner.stage_command = json.loads(os.environ["ONDEMAND_HUB_STAGE_COMMAND"])
+# ------------------------------------------------------------------------------------------------
+
+c.JupyterHub.bind_url = f"http://0.0.0.0:{os.environ.get('ONDEMAND_HUB_PORT', '8000')}"
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ.get("ONDEMAND_HUB_HUB_PORT", "8081"))
+c.JupyterHub.db_url = f"sqlite:///{state_dir}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = f"{state_dir}/jupyterhub_cookie_secret"
+c.JupyterHub.pid_file = f"{state_dir}/jupyterhub.pid"
+c.ConfigurableHTTPProxy.pid_file = f"{state_dir}/jupyterhub-proxy.pid"
+# configurable-http-proxy from npm, installed by `make` beside the venv
+c.ConfigurableHTTPProxy.command = [
+    "/opt/ondemand-hub/share/node_modules/.bin/configurable-http-proxy"
+]
+# The proxy keeps running across hub restarts, so routes (and open connections) survive.
+c.ConfigurableHTTPProxy.should_start = True
+
+c.OnDemandPAMAuthenticator.min_uid = 1000
+c.Spawner.default_url = "/dashboard"

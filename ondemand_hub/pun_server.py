@@ -1,0 +1,60 @@
+"""ondemand-pun-server: the jupyter-server of a PUN, started by ondemand-stage as the user.
+
+It is jupyterhub-singleuser (hub OAuth, activity reports) with the portal's extensions enabled,
+listening on the Unix socket that the PUN's nginx proxies to. It runs as the user, so it removes
+a socket left behind by a previous run itself rather than having root touch the user's directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+#: The jupyter-server extensions every PUN loads (by module name; the hub side never imports them).
+PUN_EXTENSIONS = ("ondemand_dashboard",)
+
+
+def make_server_argv(sock: str, extra: list[str]) -> list[str]:
+    """Command-line config for jupyterhub-singleuser inside a PUN."""
+    argv = [f"--ServerApp.sock={sock}", "--ServerApp.sock_mode=0600"]
+    argv += [f"--ServerApp.jpserver_extensions={name}=True" for name in PUN_EXTENSIONS]
+    return argv + extra
+
+
+def socket_service_url(url: str) -> str:
+    """JUPYTERHUB_SERVICE_URL with jupyter-server's default port.
+
+    jupyterhub-singleuser takes its port from this URL, and jupyter-server refuses a Unix socket
+    together with any port but its default (8888). The public address is nginx's, not ours.
+    """
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc="127.0.0.1:8888"))
+
+
+def remove_stale_socket(path: str) -> None:
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="ondemand-pun-server")
+    parser.add_argument("--sock", required=True, help="Unix socket to listen on")
+    args, extra = parser.parse_known_args(argv)
+    remove_stale_socket(args.sock)
+    if os.environ.get("JUPYTERHUB_SERVICE_URL"):
+        os.environ["JUPYTERHUB_SERVICE_URL"] = socket_service_url(
+            os.environ["JUPYTERHUB_SERVICE_URL"]
+        )
+    from jupyterhub.singleuser.extension import main as singleuser_main
+
+    singleuser_main(argv=make_server_argv(args.sock, extra))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""JupyterHub spawners: the PUN spawner (every user's default server)."""

@@ -1,0 +1,169 @@
+"""PUNSpawner: every user's default server is their PUN, started through ondemand-stage.
+
+The hub never starts user processes itself: it asks the privileged helper, directly when the hub
+runs as root (the embedded default) or through one sudo rule when it runs as a service account.
+The PUN outlives the hub: ``poll`` asks the helper, so a restarted hub finds every PUN again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import sys
+
+from jupyterhub.spawner import Spawner, SpawnException
+from jupyterhub.utils import random_port
+from traitlets import Float, List, Unicode, default
+
+_PASSED_ENV_PREFIX = "JUPYTERHUB_"
+
+
+class StageCommandError(Exception):
+    """ondemand-stage exited non-zero; the message is its one-line error."""
+
+
+class PUNSpawner(Spawner):
+    """Start, poll and stop a user's PUN (per-user nginx + jupyter-server) via ondemand-stage."""
+
+    stage_command = List(
+        Unicode(),
+        help="""The argv prefix that runs ondemand-stage as root.
+
+        Default: the ondemand-stage beside the hub's Python, run directly (the hub is root).
+        For a hub running as an unprivileged service account, use the one documented sudo rule:
+        ``['sudo', '-n', '/opt/ondemand-hub/venv/bin/ondemand-stage']``.
+        """,
+    ).tag(config=True)
+
+    @default("stage_command")
+    def _default_stage_command(self):
+        return [os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "ondemand-stage")]
+
+    stage_timeout = Float(
+        30.0,
+        help="""Seconds to wait for one ondemand-stage call before giving up.
+
+        Starting a PUN takes well under a second; the margin covers a loaded login node.
+        """,
+    ).tag(config=True)
+
+    @default("default_url")
+    def _default_default_url(self):
+        return "/dashboard"
+
+    @default("ip")
+    def _default_ip(self):
+        return "127.0.0.1"
+
+    @default("disable_user_config")
+    def _default_disable_user_config(self):
+        # A user's ~/.jupyter config must not be able to break or reroute the portal pages.
+        return True
+
+    @default("start_timeout")
+    def _default_start_timeout(self):
+        return 30
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pun_groups: list[int] = []
+
+    # -- state saved in the hub DB: a restarted hub knows which port and groups the PUN has --
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.pun_groups = list(state.get("groups", []))
+        if state.get("port"):
+            self.port = int(state["port"])
+
+    def get_state(self):
+        state = super().get_state()
+        if self.pun_groups:
+            state["groups"] = self.pun_groups
+            state["port"] = self.port
+        return state
+
+    def clear_state(self):
+        super().clear_state()
+        self.pun_groups = []
+
+    # -- talking to ondemand-stage --
+
+    async def run_stage(self, *args: str, stdin: dict | None = None) -> dict:
+        """Run ``ondemand-stage pun <args>``; return its JSON or raise StageCommandError."""
+        argv = [*self.stage_command, "pun", *args]
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        data = json.dumps(stdin).encode() if stdin is not None else b""
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(data), self.stage_timeout)
+        except TimeoutError:
+            proc.kill()
+            raise StageCommandError(f"ondemand-stage pun {args[0]} timed out") from None
+        if proc.returncode != 0:
+            message = err.decode(errors="replace").strip().splitlines()
+            raise StageCommandError(message[-1] if message else f"exit {proc.returncode}")
+        return json.loads(out)
+
+    def current_groups(self) -> list[int]:
+        """The user's supplementary groups as the system knows them now."""
+        entry = pwd.getpwnam(self.user.name)
+        return sorted(set(os.getgrouplist(self.user.name, entry.pw_gid)))
+
+    def groups_changed(self) -> bool:
+        """True if the running PUN was started with other groups than the user has now."""
+        try:
+            return bool(self.pun_groups) and self.pun_groups != self.current_groups()
+        except KeyError:
+            return True
+
+    # -- the Spawner contract --
+
+    async def start(self):
+        if not self.port:
+            self.port = random_port()
+        env = {k: v for k, v in self.get_env().items() if k.startswith(_PASSED_ENV_PREFIX)}
+        try:
+            info = await self.run_stage(
+                "start", "--user", self.user.name, "--port", str(self.port), stdin={"env": env}
+            )
+        except StageCommandError as e:
+            self.log.warning("%s: PUN did not start: %s", self.user.name, e)
+            raise SpawnException(
+                f"Your dashboard could not be started: {e}", reason="pun_start"
+            ) from None
+        self.pun_groups = list(info["groups"])
+        self.port = int(info["port"])
+        return (self.ip, self.port)
+
+    async def poll(self):
+        """None while the PUN runs; 0 once it is gone (stopped, cleaned or crashed)."""
+        try:
+            info = await self.run_stage("status", "--user", self.user.name)
+        except StageCommandError as e:
+            # A helper that cannot answer is not proof the PUN died (batchspawner #315).
+            self.log.warning("%s: PUN status unknown: %s", self.user.name, e)
+            return None
+        if info["running"] and info.get("port") == self.port:
+            return None
+        return 0
+
+    async def stop(self, now=False):
+        try:
+            await self.run_stage("stop", "--user", self.user.name)
+        except StageCommandError as e:
+            self.log.error("%s: PUN did not stop: %s", self.user.name, e)
+            raise
+        self.clear_state()
+
+    async def progress(self):
+        yield {"progress": 20, "message": f"Starting nginx and jupyter-server as {self.user.name}"}
+        while True:
+            await asyncio.sleep(0.5)
+            yield {"progress": 60, "message": "Waiting for your dashboard to answer"}

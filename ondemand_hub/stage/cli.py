@@ -1,0 +1,94 @@
+"""Command line of ondemand-stage: ``ondemand-stage pun start|stop|status|show|list|clean``.
+
+Run by root, or by the hub's service account through exactly one sudo rule. Every sub-command
+prints JSON on stdout. Errors are one line on stderr: exit status 1, or 2 for usage errors.
+``pun start`` reads the JUPYTERHUB_* variables for the user's server as a JSON object on stdin,
+so tokens never appear in a process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import pun
+from .config import STAGE_CONFIG_PATH, load_config
+from .errors import StageError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print usage and exit 2 itself
+        raise UsageError(message)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ondemand-stage", description="Manage per-user PUNs (run as root).")
+    groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
+    punp = groups.add_parser("pun", help="per-user nginx + jupyter-server")
+    cmds = punp.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    start = cmds.add_parser("start", help="start the user's PUN; JUPYTERHUB_* env as JSON on stdin")
+    start.add_argument("--user", required=True)
+    start.add_argument("--port", required=True, type=int)
+    for name, text in (
+        ("stop", "stop the user's PUN"),
+        ("status", "is it running, is it busy"),
+        ("show", "status plus paths"),
+    ):
+        cmds.add_parser(name, help=text).add_argument("--user", required=True)
+    cmds.add_parser("list", help="every PUN with state on this host")
+    clean = cmds.add_parser("clean", help="stop PUNs idle longer than pun_idle_timeout")
+    clean.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        help="seconds; overrides pun_idle_timeout from stage.yml",
+    )
+    return parser
+
+
+def read_env_from_stdin() -> object:
+    if sys.stdin is None or sys.stdin.isatty():
+        return {}
+    text = sys.stdin.read(1 << 20)
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text).get("env", {})
+    except (ValueError, AttributeError) as e:
+        raise UsageError('stdin must be a JSON object like {"env": {...}}') from e
+
+
+def run(args: argparse.Namespace) -> object:
+    if os.geteuid() != 0:
+        raise StageError("must run as root (through the documented sudo rule)")
+    config = load_config(STAGE_CONFIG_PATH)
+    if args.command == "start":
+        return pun.start(args.user, args.port, read_env_from_stdin(), config)
+    if args.command == "list":
+        return pun.list_puns(config)
+    if args.command == "clean":
+        return pun.clean(config, args.idle_timeout)
+    return {"stop": pun.stop, "status": pun.status, "show": pun.show}[args.command](
+        args.user, config
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+        result = run(args)
+    except StageError as e:
+        print(f"ondemand-stage: {e}", file=sys.stderr)
+        return e.exit_code
+    except OSError as e:
+        print(f"ondemand-stage: {e}", file=sys.stderr)
+        return 1
+    json.dump(result, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

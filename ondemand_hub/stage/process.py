@@ -1,0 +1,217 @@
+"""Process and file primitives for ondemand-stage: directories and files created with explicit
+owners and modes without following symlinks, processes started as a user from argv lists in a
+clean environment, and processes identified by pid *and* start time so a recycled pid is never
+signalled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+from .errors import PunError
+from .user import PunUser
+
+
+def ensure_dir(path: str, uid: int, gid: int, mode: int) -> None:
+    """Create ``path`` if missing, then make it a real directory owned by uid:gid with ``mode``.
+
+    A symlink or a non-directory in its place is an error: another user may have planted it.
+    """
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise PunError(f"{path} is not a usable directory: {e.strerror}") from e
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same (root-owned) directory."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: str) -> dict | None:
+    """Read a JSON state file; None if it does not exist."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise PunError(f"{path}: unreadable state: {e}") from e
+
+
+def create_user_file(path: str, user: PunUser) -> int:
+    """Open (creating) a log file owned by the user in a root-owned directory; returns an fd."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PunError(f"{path} is not a regular file")
+    os.fchown(fd, user.uid, user.gid)
+    return fd
+
+
+def clean_env(user: PunUser, path: str, extra: dict[str, str]) -> dict[str, str]:
+    """The whole environment of a user's PUN process: nothing is inherited from the caller."""
+    env = {
+        "HOME": user.home,
+        "USER": user.name,
+        "LOGNAME": user.name,
+        "SHELL": user.shell,
+        "PATH": path,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
+    env.update(extra)
+    return env
+
+
+def _cwd_for(user: PunUser) -> str:
+    return user.home if os.path.isdir(user.home) else "/"
+
+
+def spawn_as_user(argv: list[str], user: PunUser, env: dict[str, str], log_fd: int) -> int:
+    """Start ``argv`` detached, as the user's uid, gid and supplementary groups; return its pid."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            user=user.uid,
+            group=user.gid,
+            extra_groups=list(user.groups),
+            env=env,
+            cwd=_cwd_for(user),
+            umask=0o022,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as e:
+        raise PunError(f"cannot start {argv[0]} as {user.name}: {e.strerror}") from e
+    # The child outlives this short-lived helper; init adopts and reaps it once we exit.
+    return proc.pid
+
+
+def run_as_user(argv: list[str], user: PunUser, env: dict[str, str], timeout: float) -> str:
+    """Run ``argv`` as the user to completion; return its output or raise PunError with it."""
+    try:
+        done = subprocess.run(
+            argv,
+            user=user.uid,
+            group=user.gid,
+            extra_groups=list(user.groups),
+            env=env,
+            cwd=_cwd_for(user),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise PunError(f"{argv[0]} failed for {user.name}: {e}") from e
+    output = (done.stdout + done.stderr).strip()
+    if done.returncode != 0:
+        last = output.splitlines()[-1] if output else f"exit status {done.returncode}"
+        raise PunError(f"{os.path.basename(argv[0])} refused the config of {user.name}: {last}")
+    return output
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    """A process as started: pid plus kernel start time (clock ticks since boot)."""
+
+    pid: int
+    start: int
+
+    def to_json(self) -> dict:
+        return {"pid": self.pid, "start": self.start}
+
+
+def process_identity(pid: int) -> tuple[int, int] | None:
+    """(uid, start time) of a live, non-zombie process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            uid_line = next(line for line in f if line.startswith("Uid:"))
+    except (OSError, StopIteration, IndexError):
+        return None
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(uid_line.split()[1]), int(fields[19])
+
+
+def identify(pid: int) -> ProcessId:
+    identity = process_identity(pid)
+    if identity is None:
+        raise PunError(f"process {pid} exited right after it started")
+    return ProcessId(pid, identity[1])
+
+
+def is_alive(proc: dict | None, uid: int) -> bool:
+    """True if the recorded process still runs, as ``uid``, with the recorded start time."""
+    if not proc:
+        return False
+    identity = process_identity(int(proc["pid"]))
+    return identity == (uid, int(proc["start"]))
+
+
+def terminate(procs: list[dict], uid: int, timeout: float) -> None:
+    """SIGTERM each recorded process group that is still ours, then SIGKILL what remains."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        live = [p for p in procs if is_alive(p, uid)]
+        for p in live:
+            try:
+                os.killpg(int(p["pid"]), sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while live and time.monotonic() < deadline:
+            time.sleep(0.05)
+            live = [p for p in live if is_alive(p, uid)]
+        if not live:
+            return
+    raise PunError("processes did not exit after SIGKILL")
+
+
+def established_connections(port: int) -> int:
+    """Open TCP connections whose local end is ``port`` (websockets, downloads, uploads)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local_port = int(parts[1].rsplit(":", 1)[1], 16)
+                    if local_port == port and parts[3] == "01":  # 01 = ESTABLISHED
+                        count += 1
+        except FileNotFoundError:
+            continue
+    return count

@@ -1,0 +1,292 @@
+"""The sub-commands of ``ondemand-stage pun``, each a named sequence of steps.
+
+A PUN is two processes running as the user: nginx (listening on 127.0.0.1:<port>, serving
+static files itself and proxying everything else) and jupyter-server with the portal's
+extensions (listening on a Unix socket in a 0700 directory owned by the user). Their pids and
+start times live in a root-owned state file, so a PUN survives a hub restart and is found again.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import os
+import re
+import time
+
+from . import process
+from .config import StageConfig
+from .errors import PunError, UsageError
+from .render import PunPaths, make_pun_paths, make_pun_prefix, render_pun_config
+from .user import PunUser, check_name, validate_user
+
+_ENV_KEY = re.compile(r"JUPYTERHUB_[A-Z0-9_]{1,64}")
+_MAX_ENV_VALUE = 8192
+LOG_FILES = ("nginx-error.log", "nginx-access.log", "jupyter.log")
+
+
+def check_env(env: object) -> dict[str, str]:
+    """Accept only JUPYTERHUB_* variables with printable single-line values from the caller."""
+    if not isinstance(env, dict):
+        raise UsageError("env must be a JSON object")
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_KEY.fullmatch(key):
+            raise UsageError(f"env: refusing variable {key!r}: only JUPYTERHUB_* is passed on")
+        if not isinstance(value, str) or len(value) > _MAX_ENV_VALUE:
+            raise UsageError(f"env: {key}: expected a string of at most {_MAX_ENV_VALUE} bytes")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise UsageError(f"env: {key}: control characters are not allowed")
+    return dict(env)
+
+
+def check_port(port: object) -> int:
+    if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
+        raise UsageError(f"port must be an integer from 1024 to 65535, got {port!r}")
+    return port
+
+
+def static_dirs(config: StageConfig) -> dict[str, str]:
+    """URL path (under the prefix) → directory, for everything nginx serves without Python."""
+    dirs = {}
+    for package in config.static_packages:
+        # find_spec on a top-level name locates the package without executing its code
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise PunError(f"static package {package!r} is not installed")
+        dirs[f"static/{package}"] = os.path.join(spec.submodule_search_locations[0], "static")
+    for package in config.vendor_packages:
+        dirs[f"static/vendor/{package}"] = os.path.join(config.vendor_dir, package)
+    return dirs
+
+
+def pun_state(user: PunUser, paths: PunPaths) -> dict | None:
+    state = process.read_json(paths.state_file)
+    if state and state.get("uid") != user.uid:
+        raise PunError(f"{paths.state_file} belongs to uid {state.get('uid')}, not {user.uid}")
+    return state
+
+
+def is_running(state: dict | None) -> bool:
+    if not state:
+        return False
+    return all(process.is_alive(state.get(k), state["uid"]) for k in ("nginx", "server"))
+
+
+def prepare_dirs(user: PunUser, paths: PunPaths, config: StageConfig) -> None:
+    """Root-owned parents; per-user run and tmp directories (0700); a root-owned log directory."""
+    for root in (config.config_root, config.run_root, config.log_root, config.tmp_root):
+        os.makedirs(root, mode=0o755, exist_ok=True)
+    os.makedirs(config.state_root, mode=0o700, exist_ok=True)
+    process.ensure_dir(paths.run_dir, user.uid, user.gid, 0o700)
+    process.ensure_dir(paths.tmp_dir, user.uid, user.gid, 0o700)
+    process.ensure_dir(paths.log_dir, 0, 0, 0o755)
+
+
+def _answers(port: int, path: str) -> bool:
+    """True once nginx answers ``path`` with a status below 500 (502: the app is not up yet)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status < 500
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def log_tail(paths: PunPaths, name: str) -> str:
+    try:
+        with open(os.path.join(paths.log_dir, name), "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def wait_ready(state: dict, paths: PunPaths, prefix: str, timeout: float) -> None:
+    """Wait until the PUN answers through nginx, as the hub will ask it; fail fast if a
+    process died, with the last line of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for key, log in (("nginx", "nginx-error.log"), ("server", "jupyter.log")):
+            if not process.is_alive(state[key], state["uid"]):
+                raise PunError(f"{key} exited at start: {log_tail(paths, log)}")
+        if _answers(state["port"], prefix + "api"):
+            return
+        time.sleep(0.02)
+    raise PunError(f"the PUN did not answer within {timeout} s")
+
+
+def start_processes(
+    user: PunUser, paths: PunPaths, config: StageConfig, env: dict[str, str]
+) -> tuple[process.ProcessId, process.ProcessId]:
+    """Start jupyter-server, then nginx, as the user; return both identities."""
+    fds = {
+        name: process.create_user_file(os.path.join(paths.log_dir, name), user)
+        for name in LOG_FILES
+    }
+    try:
+        nginx_argv = [
+            config.nginx_bin,
+            "-c",
+            paths.config_file,
+            "-e",
+            os.path.join(paths.log_dir, "nginx-error.log"),
+        ]
+        process.run_as_user([*nginx_argv, "-t", "-q"], user, env, config.start_timeout)
+        server_argv = [*config.pun_server_cmd, "--sock", paths.app_socket]
+        server = process.identify(process.spawn_as_user(server_argv, user, env, fds["jupyter.log"]))
+        nginx_pid = process.spawn_as_user(
+            [*nginx_argv, "-g", "daemon off;"], user, env, fds["nginx-error.log"]
+        )
+        return server, process.identify(nginx_pid)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
+def start(name: str, port: object, env: object, config: StageConfig) -> dict:
+    """Start ``name``'s PUN on ``port`` (or report the one already running)."""
+    user = validate_user(name, config)
+    port, env = check_port(port), check_env(env)
+    paths = make_pun_paths(user.name, config)
+    prefix = make_pun_prefix(user.name, config)
+    if env.get("JUPYTERHUB_SERVICE_PREFIX", prefix) != prefix:
+        raise UsageError(f"JUPYTERHUB_SERVICE_PREFIX must be {prefix}")
+    state = pun_state(user, paths)
+    if is_running(state):
+        if state["groups"] == list(user.groups) and state["port"] == port:
+            return describe(user, paths, state)
+        stop(user.name, config)
+    prepare_dirs(user, paths, config)
+    conf = render_pun_config(
+        user=user.name,
+        uid=user.uid,
+        port=port,
+        prefix=prefix,
+        paths=paths,
+        config=config,
+        static_dirs=static_dirs(config),
+    )
+    process.write_atomic(paths.config_file, conf, 0o644)
+    server, nginx = start_processes(
+        user, paths, config, process.clean_env(user, config.pun_path, env)
+    )
+    state = {
+        "user": user.name,
+        "uid": user.uid,
+        "gid": user.gid,
+        "groups": list(user.groups),
+        "port": port,
+        "server": server.to_json(),
+        "nginx": nginx.to_json(),
+        "started_at": time.time(),
+    }
+    process.write_atomic(paths.state_file, _dumps(state), 0o600)
+    try:
+        wait_ready(state, paths, prefix, config.start_timeout)
+    except PunError:
+        stop(user.name, config)
+        raise
+    return describe(user, paths, state)
+
+
+def _dumps(data: dict) -> str:
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def last_activity(paths: PunPaths, state: dict) -> float:
+    """Time of the last request nginx logged (or the start, if none since)."""
+    try:
+        logged = os.stat(os.path.join(paths.log_dir, "nginx-access.log")).st_mtime
+    except OSError:
+        logged = 0.0
+    return max(logged, float(state.get("started_at", 0)))
+
+
+def describe(user: PunUser | None, paths: PunPaths, state: dict | None) -> dict:
+    """The JSON that status/show/start print about one PUN."""
+    running = is_running(state)
+    info: dict = {
+        "user": state["user"] if state else (user.name if user else None),
+        "running": running,
+    }
+    if state:
+        info.update(
+            port=state["port"],
+            groups=state["groups"],
+            started_at=state["started_at"],
+            pids={"nginx": state["nginx"]["pid"], "server": state["server"]["pid"]},
+        )
+    if running:
+        info["connections"] = process.established_connections(state["port"])
+        info["idle_seconds"] = round(time.time() - last_activity(paths, state), 1)
+    if user is not None and state:
+        info["groups_changed"] = state["groups"] != list(user.groups)
+    return info
+
+
+def status(name: str, config: StageConfig) -> dict:
+    user = validate_user(name, config)
+    paths = make_pun_paths(user.name, config)
+    return describe(user, paths, pun_state(user, paths))
+
+
+def show(name: str, config: StageConfig) -> dict:
+    """status plus where everything of the PUN lives."""
+    info = status(name, config)
+    paths = make_pun_paths(name, config)
+    info["paths"] = {k: getattr(paths, k) for k in PunPaths.__dataclass_fields__}
+    info["prefix"] = make_pun_prefix(name, config)
+    return info
+
+
+def stop(name: str, config: StageConfig) -> dict:
+    """Stop ``name``'s PUN (a no-op when none runs) and forget its state."""
+    check_name(name, config)
+    paths = make_pun_paths(name, config)
+    state = process.read_json(paths.state_file)
+    was_running = is_running(state)
+    if state:
+        procs = [state[k] for k in ("server", "nginx") if state.get(k)]
+        process.terminate(procs, state["uid"], config.stop_timeout)
+        os.unlink(paths.state_file)
+    return {"user": name, "running": False, "stopped": was_running}
+
+
+def known_users(config: StageConfig) -> list[str]:
+    """Users that have a PUN state file (running or left behind)."""
+    try:
+        names = os.listdir(config.state_root)
+    except FileNotFoundError:
+        return []
+    return sorted(
+        n[: -len(".json")] for n in names if n.endswith(".json") and not n.startswith(".")
+    )
+
+
+def list_puns(config: StageConfig) -> list[dict]:
+    result = []
+    for name in known_users(config):
+        paths = make_pun_paths(name, config)
+        result.append(describe(None, paths, process.read_json(paths.state_file)))
+    return result
+
+
+def clean(config: StageConfig, idle_timeout: float | None = None) -> list[dict]:
+    """Stop PUNs that are dead or idle past the timeout; never one with an open connection."""
+    timeout = config.pun_idle_timeout if idle_timeout is None else idle_timeout
+    cleaned = []
+    for name in known_users(config):
+        paths = make_pun_paths(name, config)
+        state = process.read_json(paths.state_file)
+        info = describe(None, paths, state)
+        if info["running"] and (info["connections"] > 0 or info["idle_seconds"] < timeout):
+            continue
+        stop(name, config)
+        cleaned.append(
+            {"user": name, "was_running": info["running"], "idle_seconds": info.get("idle_seconds")}
+        )
+    return cleaned

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything ondemand-hub needs on a fresh Debian bookworm machine, as root:
+# Debian packages, a virtualenv every account can run (/opt/ondemand-hub/venv, from Debian's
+# python3 — per-user processes cannot run an interpreter inside root's home), the package,
+# and the front-end libraries from npm. Idempotent: a second run only refreshes the package.
+#   scripts/setup.sh          what `make run` needs
+#   scripts/setup.sh --test   plus test tools (Chromium for the browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX=/opt/ondemand-hub
+APT_PACKAGES=(nginx sudo python3 python3-venv python3-dev nodejs npm libpam0g passwd procps)
+[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-dejavu-core)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  # nodejs/npm may come from elsewhere (a newer node on PATH); only install what is absent
+  case "$p" in nodejs) command -v node >/dev/null && continue ;; npm) command -v npm >/dev/null && continue ;; esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mkdir -p "$PREFIX/share"
+if [ ! -x "$PREFIX/venv/bin/python" ]; then
+  /usr/bin/python3 -m venv "$PREFIX/venv"
+  "$PREFIX/venv/bin/pip" install -q --upgrade pip
+fi
+extra=""
+[ "${1:-}" = "--test" ] && extra="[test]"
+"$PREFIX/venv/bin/pip" install -q --upgrade ".$extra" 2>&1 | grep -v "is ignored: it is neither" || true
+"$PREFIX/venv/bin/python" -c "import ondemand_hub, ondemand_dashboard" 
+
+cp package.json package-lock.json "$PREFIX/share/"
+(cd "$PREFIX/share" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+chmod -R a+rX "$PREFIX"
+mkdir -p /etc/ondemand-hub/announcements.d
+echo "setup: done ($PREFIX)"
