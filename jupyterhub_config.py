@@ -38,5 +38,7 @@ c.ConfigurableHTTPProxy.command = [
 # The proxy keeps running across hub restarts, so routes (and open connections) survive.
 c.ConfigurableHTTPProxy.should_start = True
 
+# A visit to a PUN that was stopped (idle clean-up) starts it again after a second.
+c.JupyterHub.implicit_spawn_seconds = 1
 c.OnDemandPAMAuthenticator.min_uid = 1000
 c.Spawner.default_url = "/dashboard"

@@ -141,16 +141,21 @@ class OnDemandPAMAuthenticator(LocalAccountMapper, PAMAuthenticator):
 
     async def authenticate(self, handler, data):
         result = await super().authenticate(handler, data)
-        if result and self.restart_pun_on_group_change and handler is not None:
-            await self.restart_pun_if_groups_changed(handler, result)
+        if result and handler is not None:
+            await self.refresh_pun_at_login(handler, result)
         return result
 
-    async def restart_pun_if_groups_changed(self, handler, result) -> None:
+    async def refresh_pun_at_login(self, handler, result) -> None:
+        """Make the login start a fresh PUN when the running one is stale: stopped behind the
+        hub's back (``ondemand-stage pun clean``) or started with other groups."""
         name = self.normalize_username(result["name"] if isinstance(result, dict) else result)
         user = handler.find_user(name)
         spawner = user.spawners.get("") if user else None
-        if spawner is None or not spawner.active or not hasattr(spawner, "groups_changed"):
+        if spawner is None or not spawner.active or spawner.pending:
             return
-        if spawner.groups_changed():
+        if self.restart_pun_on_group_change and getattr(spawner, "groups_changed", bool)():
             self.log.info("%s: groups changed since the PUN started; restarting it", name)
             await handler.stop_single_user(user, "")
+        elif await spawner.poll() is not None:
+            self.log.info("%s: the PUN stopped since the last visit; starting a new one", name)
+            await handler.user_stopped(user, "")

@@ -198,20 +198,3 @@ def terminate(procs: list[dict], uid: int, timeout: float) -> None:
         if not live:
             return
     raise PunError("processes did not exit after SIGKILL")
-
-
-def established_connections(port: int) -> int:
-    """Open TCP connections whose local end is ``port`` (websockets, downloads, uploads)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table, encoding="ascii") as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    local_port = int(parts[1].rsplit(":", 1)[1], 16)
-                    if local_port == port and parts[3] == "01":  # 01 = ESTABLISHED
-                        count += 1
-        except FileNotFoundError:
-            continue
-    return count

@@ -23,6 +23,7 @@ from .user import PunUser, check_name, validate_user
 
 _ENV_KEY = re.compile(r"JUPYTERHUB_[A-Z0-9_]{1,64}")
 _MAX_ENV_VALUE = 8192
+STATUS_PATH = "/__pun_status"
 LOG_FILES = ("nginx-error.log", "nginx-access.log", "jupyter.log")
 
 
@@ -93,6 +94,23 @@ def _answers(port: int, path: str) -> bool:
         return False
     finally:
         conn.close()
+
+
+def busy_requests(port: int) -> int:
+    """Requests nginx is reading or writing right now (uploads, downloads, websockets), not
+    counting idle keep-alive connections nor this status request itself."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", STATUS_PATH)
+        text = conn.getresponse().read().decode("ascii", "replace")
+    except OSError as e:
+        raise PunError(f"cannot read the status of the PUN on port {port}: {e}") from e
+    finally:
+        conn.close()
+    match = re.search(r"Reading: (\d+) Writing: (\d+)", text)
+    if not match:
+        raise PunError(f"unexpected nginx status on port {port}")
+    return int(match.group(1)) + int(match.group(2)) - 1
 
 
 def log_tail(paths: PunPaths, name: str) -> str:
@@ -221,7 +239,7 @@ def describe(user: PunUser | None, paths: PunPaths, state: dict | None) -> dict:
             pids={"nginx": state["nginx"]["pid"], "server": state["server"]["pid"]},
         )
     if running:
-        info["connections"] = process.established_connections(state["port"])
+        info["busy_requests"] = busy_requests(state["port"])
         info["idle_seconds"] = round(time.time() - last_activity(paths, state), 1)
     if user is not None and state:
         info["groups_changed"] = state["groups"] != list(user.groups)
@@ -283,7 +301,7 @@ def clean(config: StageConfig, idle_timeout: float | None = None) -> list[dict]:
         paths = make_pun_paths(name, config)
         state = process.read_json(paths.state_file)
         info = describe(None, paths, state)
-        if info["running"] and (info["connections"] > 0 or info["idle_seconds"] < timeout):
+        if info["running"] and (info["busy_requests"] > 0 or info["idle_seconds"] < timeout):
             continue
         stop(name, config)
         cleaned.append(

@@ -48,7 +48,10 @@ def test_paths_and_prefix():
 
 
 def test_rendered_config_passes_nginx_t(tmp_path):
-    roots = {k: str(tmp_path / k) for k in ("config_root", "state_root", "run_root", "log_root", "tmp_root")}
+    roots = {
+        k: str(tmp_path / k)
+        for k in ("config_root", "state_root", "run_root", "log_root", "tmp_root")
+    }
     config = replace(CONFIG, **roots)
     paths = make_pun_paths("alice", config)
     for d in (paths.run_dir, paths.log_dir, paths.tmp_dir, config.config_root):

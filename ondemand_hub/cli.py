@@ -1,0 +1,118 @@
+"""The ``ondemand-hub`` admin command: ``ondemand-hub doctor`` checks an installation and says
+what to fix, one line per check."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ondemand_hub.stage.config import STAGE_CONFIG_PATH, load_config
+from ondemand_hub.stage.errors import ConfigError
+
+PREFIX = "/opt/ondemand-hub"
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    check: str
+    detail: str
+
+
+def check_world_runnable(path: str) -> Finding:
+    """Every directory up to ``path`` must be searchable, and the file executable, by others:
+    PUN processes run as the users, not as root (a Python inside /root does not work)."""
+    check = f"{path} runnable by every account"
+    real = os.path.realpath(path)
+    parts = real.split(os.sep)
+    for i in range(2, len(parts) + 1):
+        current = os.sep.join(parts[:i]) or os.sep
+        try:
+            mode = os.stat(current).st_mode
+        except OSError as e:
+            return Finding(False, check, f"{current}: {e.strerror}")
+        needed = stat.S_IXOTH if stat.S_ISDIR(mode) or current == real else 0
+        if needed and not mode & needed:
+            return Finding(False, check, f"{current} is not o+x; run: chmod o+x {current}")
+    return Finding(True, check, real)
+
+
+def check_root_owned(path: str) -> Finding:
+    """The helper sudo runs as root must not be writable by anyone else."""
+    check = f"{path} owned by root, writable only by root"
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return Finding(False, check, f"{e.strerror}; install the package into {PREFIX}/venv")
+    if st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return Finding(False, check, f"run: chown root: {path} && chmod go-w {path}")
+    return Finding(True, check, "ok")
+
+
+def check_command(argv: list[str], what: str, fix: str) -> Finding:
+    exe = shutil.which(argv[0])
+    if exe is None:
+        return Finding(False, what, f"{argv[0]} not found; {fix}")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    text = (done.stdout + done.stderr).strip().splitlines()
+    return Finding(done.returncode == 0, what, text[0] if text else f"exit {done.returncode}")
+
+
+def check_stage_config(path: str) -> Finding:
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        return Finding(False, "stage.yml valid", str(e))
+    source = path if os.path.exists(path) else "built-in defaults"
+    return Finding(True, "stage.yml valid", f"{source}; min_uid {config.min_uid}")
+
+
+def check_vendor(vendor_dir: str, packages: list[str]) -> Finding:
+    missing = [p for p in packages if not os.path.isdir(os.path.join(vendor_dir, p))]
+    if missing:
+        return Finding(False, "front-end libraries", f"missing {missing}; run: make setup")
+    return Finding(True, "front-end libraries", ", ".join(packages))
+
+
+def doctor_checks() -> list[Callable[[], Finding]]:
+    bindir = os.path.dirname(os.path.abspath(sys.executable))
+    stage_bin = os.path.join(bindir, "ondemand-stage")
+    return [
+        lambda: check_world_runnable(sys.executable),
+        lambda: check_root_owned(stage_bin),
+        lambda: check_stage_config(STAGE_CONFIG_PATH),
+        lambda: check_command(["nginx", "-v"], "nginx installed", "apt-get install nginx"),
+        lambda: check_command(
+            [f"{PREFIX}/share/node_modules/.bin/configurable-http-proxy", "--version"],
+            "configurable-http-proxy installed",
+            "run: make setup",
+        ),
+        lambda: check_vendor(f"{PREFIX}/share/node_modules", ["bootstrap", "bootstrap-icons"]),
+    ]
+
+
+def doctor() -> int:
+    failed = 0
+    for check in doctor_checks():
+        finding = check()
+        failed += not finding.ok
+        print(f"{'OK  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ondemand-hub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check nginx, the helper, stage.yml, permissions")
+    parser.parse_args(argv)
+    return doctor()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""ondemand-hub doctor: each check says what is wrong and how to fix it."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ondemand_hub.cli import (
+    check_root_owned,
+    check_stage_config,
+    check_vendor,
+    check_world_runnable,
+)
+
+
+def test_python_inside_a_private_home_is_flagged():
+    base = tempfile.mkdtemp(dir="/var/tmp")
+    os.chmod(base, 0o755)
+    home = Path(base) / "home"
+    (home / "bin").mkdir(parents=True)
+    python = home / "bin" / "python3"
+    python.write_text("")
+    python.chmod(0o755)
+    home.chmod(0o700)
+    finding = check_world_runnable(str(python))
+    assert not finding.ok
+    assert finding.detail == f"{home} is not o+x; run: chmod o+x {home}"
+    shutil.rmtree(base)
+
+
+def test_world_runnable_file_passes():
+    directory = tempfile.mkdtemp(dir="/var/tmp")
+    try:
+        os.chmod(directory, 0o755)
+        exe = os.path.join(directory, "x")
+        with open(exe, "w"):
+            pass
+        os.chmod(exe, 0o755)
+        assert check_world_runnable(exe).ok
+    finally:
+        shutil.rmtree(directory)
+
+
+def test_group_writable_helper_is_flagged(tmp_path):
+    helper = tmp_path / "ondemand-stage"
+    helper.write_text("")
+    helper.chmod(0o775)
+    finding = check_root_owned(str(helper))
+    assert not finding.ok and "chmod go-w" in finding.detail
+
+
+def test_bad_stage_config_is_reported(tmp_path):
+    path = tmp_path / "stage.yml"
+    path.write_text("min_uid: lots\n")
+    path.chmod(0o644)
+    finding = check_stage_config(str(path))
+    assert not finding.ok
+    assert finding.detail == f"{path}: key 'min_uid': expected int, got str"
+
+
+def test_missing_vendor_package_is_reported(tmp_path):
+    (tmp_path / "bootstrap").mkdir()
+    finding = check_vendor(str(tmp_path), ["bootstrap", "bootstrap-icons"])
+    assert not finding.ok and "missing ['bootstrap-icons']" in finding.detail
