@@ -5,7 +5,7 @@ import socket
 import subprocess
 import time
 
-from conftest import STAGE, children, proc_ids, run, stage
+from harness import STAGE, children, proc_ids, run, stage
 
 
 def test_login_lands_on_the_dashboard_served_by_a_pun_running_as_the_user(hub, accounts):

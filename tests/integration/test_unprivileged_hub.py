@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import STAGE, Hub, make_state_dir, proc_ids, run, stage
+from harness import STAGE, Hub, make_state_dir, proc_ids, run, stage
 
 SERVICE = "odt-hubsvc"
 SUDOERS = Path("/etc/sudoers.d/ondemand-hub-test")
@@ -19,7 +19,7 @@ def service_hub(accounts, tmp_path_factory):
     SUDOERS.write_text(RULE)
     SUDOERS.chmod(0o440)
     run("visudo", "-cf", str(SUDOERS))
-    state = make_state_dir(tmp_path_factory, owner=SERVICE)
+    state = make_state_dir("service", owner=SERVICE)
     hub = Hub(state, env={"ONDEMAND_HUB_STAGE_COMMAND": f'["sudo", "-n", "{STAGE}"]'}, user=SERVICE)
     hub.start()
     yield hub

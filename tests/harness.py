@@ -1,0 +1,184 @@
+"""Test harness shared by the integration, browser and benchmark code: real Unix accounts, a
+real JupyterHub with configurable-http-proxy on free ports, and what ondemand-stage reports.
+Everything here needs root."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path("/opt/ondemand-hub/venv/bin")
+STAGE = str(VENV_BIN / "ondemand-stage")
+PASSWORDS = {
+    "odt-alice": "Alice-pw-1!",
+    "odt-bob": "Bob-pw-2!",
+    "odt-carol": "Carol-pw-3!",
+    "odt-nologin": "Nologin-pw-4!",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=check, capture_output=True, text=True, **kw)
+
+
+def ensure_account(name: str, password: str, shell: str = "/bin/bash", system: bool = False):
+    if run("id", name, check=False).returncode != 0:
+        run("useradd", *(["-r"] if system else []), "-m", "-s", shell, name)
+    run("usermod", "-s", shell, name)
+    run("chpasswd", input=f"{name}:{password}\n")
+
+
+def stage(*args: str) -> dict:
+    return json.loads(run(STAGE, "pun", *args).stdout)
+
+
+class Hub:
+    """A JupyterHub process with our reference config, on free ports."""
+
+    def __init__(self, state_dir: Path, env: dict | None = None, user: str | None = None):
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.user = user
+        self.log_path = state_dir / "hub.log"
+        self.proc: subprocess.Popen | None = None
+        for name in ("jupyterhub_config.py",):
+            shutil.copy(REPO / name, state_dir / "reference_config.py")
+        shutil.copy(
+            Path(__file__).parent / "integration" / "hub_config.py", state_dir / "hub_config.py"
+        )
+        self.env = {
+            "PATH": f"{VENV_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "ONDEMAND_HUB_STATE_DIR": str(state_dir),
+            "ONDEMAND_HUB_PORT": str(self.port),
+            "ONDEMAND_HUB_HUB_PORT": str(free_port()),
+            "ONDEMAND_HUB_PROXY_API_PORT": str(free_port()),
+            "ONDEMAND_HUB_REFERENCE_CONFIG": str(state_dir / "reference_config.py"),
+            **(env or {}),
+        }
+
+    def start(self, timeout: float = 60) -> Hub:
+        log = open(self.log_path, "ab")
+        kwargs = {}
+        if self.user:
+            entry = pwd.getpwnam(self.user)
+            kwargs = dict(
+                user=entry.pw_uid,
+                group=entry.pw_gid,
+                extra_groups=os.getgrouplist(self.user, entry.pw_gid),
+            )
+            self.env["HOME"] = str(self.state_dir)
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "jupyterhub"), "-f", str(self.state_dir / "hub_config.py")],
+            cwd=self.state_dir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kwargs,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited: {self.log_tail()}")
+            try:
+                if requests.get(f"{self.url}/hub/api", timeout=2).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"hub did not come up: {self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the hub (and the proxy it started), as an admin would; PUNs keep running."""
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def login(
+        self, name: str, password: str | None = None
+    ) -> tuple[requests.Session, requests.Response]:
+        """POST the login form like a browser; returns the session and the (unfollowed) reply."""
+        s = requests.Session()
+        s.get(f"{self.url}/hub/login", timeout=10)
+        reply = s.post(
+            f"{self.url}/hub/login",
+            data={
+                "username": name,
+                "password": password or PASSWORDS[name],
+                "_xsrf": s.cookies.get("_xsrf"),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        if reply.status_code == 302:  # the browser goes on to /hub/spawn, which starts the PUN
+            s.get(self.url + reply.headers["Location"], timeout=60)
+        return s, reply
+
+    def open_dashboard(
+        self, s: requests.Session, name: str, timeout: float = 45
+    ) -> requests.Response:
+        """Follow the browser's path to /user/<name>/dashboard until the PUN answers it."""
+        target = f"{self.url}/user/{name}/dashboard"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = s.get(target, timeout=30)
+            if r.status_code == 200 and r.url == target:
+                return r
+            time.sleep(0.2)
+        raise AssertionError(
+            f"dashboard of {name} not ready: {r.status_code} {r.url}\n{self.log_tail()}"
+        )
+
+
+def make_state_dir(tag: str, owner: str | None = None) -> Path:
+    """A hub state dir outside /tmp/pytest-of-root (0700), so a service account can use it."""
+    path = Path("/var/tmp") / f"ondemand-hub-test-{os.getpid()}-{tag}"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(mode=0o700)
+    if owner:
+        shutil.chown(path, owner, owner)
+    return path
+
+
+def proc_ids(pid: int) -> dict:
+    """Real uid, gid and supplementary groups of a live process, read from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()
+    return {
+        "uid": int(fields["Uid"][0]),
+        "gid": int(fields["Gid"][0]),
+        "groups": sorted(int(g) for g in fields["Groups"]),
+    }
+
+
+def children(pid: int) -> list[int]:
+    out = run("ps", "-o", "pid=", "--ppid", str(pid), check=False).stdout
+    return [int(p) for p in out.split()]
