@@ -9,6 +9,8 @@ ONDEMAND_HUB_STAGE_COMMAND (a JSON argv list, e.g. the sudo form below).
 import json
 import os
 
+import ondemand_hub
+
 c = get_config()  # noqa: F821  (injected by JupyterHub)
 
 state_dir = os.environ.get("ONDEMAND_HUB_STATE_DIR", "/var/lib/ondemand-hub/hub")
@@ -18,6 +20,12 @@ os.makedirs(state_dir, mode=0o700, exist_ok=True)
 c.JupyterHub.authenticator_class = "ondemand-pam"  # PAM + local-account mapping and checks
 c.JupyterHub.spawner_class = "pun"  # every user's default server is their PUN
 c.JupyterHub.cleanup_servers = False  # PUNs and sessions outlive a hub restart
+c.JupyterHub.template_paths = [ondemand_hub.TEMPLATES_DIR]  # login and spawn pages, branded
+# The portal's name on hub pages; on the dashboard it is c.DashboardExtensionApp.site_title in
+# /etc/ondemand-hub/jupyter/jupyter_server_config.py (read by every PUN).
+c.JupyterHub.template_vars = {
+    "site_title": os.environ.get("ONDEMAND_HUB_SITE_TITLE", "ondemand-hub")
+}
 # The hub as an unprivileged service account: one sudo rule (docs/security.md), then
 # c.PUNSpawner.stage_command = ["sudo", "-n", "/opt/ondemand-hub/venv/bin/ondemand-stage"]
 if os.environ.get("ONDEMAND_HUB_STAGE_COMMAND"):

@@ -6,3 +6,8 @@ the per-user pages live in the jupyter-server extensions ``ondemand_dashboard``,
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+#: Hub page overrides (login, spawn progress, errors): ``c.JupyterHub.template_paths``.
+TEMPLATES_DIR = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "templates")

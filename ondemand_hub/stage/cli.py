@@ -45,6 +45,9 @@ def make_parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds; overrides pun_idle_timeout from stage.yml",
     )
+    clean.add_argument(
+        "--user", action="append", dest="users", help="only consider this user's PUN (repeatable)"
+    )
     return parser
 
 
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> object:
     if args.command == "list":
         return pun.list_puns(config)
     if args.command == "clean":
-        return pun.clean(config, args.idle_timeout)
+        return pun.clean(config, args.idle_timeout, args.users)
     return {"stop": pun.stop, "status": pun.status, "show": pun.show}[args.command](
         args.user, config
     )

@@ -58,6 +58,9 @@ class StageConfig:
             os.path.dirname(os.path.abspath(sys.executable)) + ":/usr/local/bin:/usr/bin:/bin"
         )
     )
+    #: Site configuration of every PUN's jupyter-server (JUPYTER_CONFIG_PATH), e.g. the
+    #: dashboard's site_title in jupyter_server_config.py there.
+    pun_config_dir: str = "/etc/ondemand-hub/jupyter"
     #: Front-end libraries from npm, served by each PUN's nginx at <prefix>static/vendor/<pkg>/.
     vendor_dir: str = "/opt/ondemand-hub/share/node_modules"
     vendor_packages: list = field(default_factory=lambda: ["bootstrap", "bootstrap-icons"])

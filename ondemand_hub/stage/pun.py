@@ -190,7 +190,12 @@ def start(name: str, port: object, env: object, config: StageConfig) -> dict:
     )
     process.write_atomic(paths.config_file, conf, 0o644)
     server, nginx = start_processes(
-        user, paths, config, process.clean_env(user, config.pun_path, env)
+        user,
+        paths,
+        config,
+        process.clean_env(
+            user, config.pun_path, {**env, "JUPYTER_CONFIG_PATH": config.pun_config_dir}
+        ),
     )
     state = {
         "user": user.name,
@@ -293,11 +298,16 @@ def list_puns(config: StageConfig) -> list[dict]:
     return result
 
 
-def clean(config: StageConfig, idle_timeout: float | None = None) -> list[dict]:
-    """Stop PUNs that are dead or idle past the timeout; never one with an open connection."""
+def clean(
+    config: StageConfig, idle_timeout: float | None = None, users: list[str] | None = None
+) -> list[dict]:
+    """Stop PUNs that are dead or idle past the timeout; never one serving a request."""
     timeout = config.pun_idle_timeout if idle_timeout is None else idle_timeout
+    names = known_users(config)
+    if users is not None:
+        names = [check_name(n, config) for n in users if n in names]
     cleaned = []
-    for name in known_users(config):
+    for name in names:
         paths = make_pun_paths(name, config)
         state = process.read_json(paths.state_file)
         info = describe(None, paths, state)

@@ -4,6 +4,9 @@ import os
 import socket
 import subprocess
 import time
+from pathlib import Path
+
+import requests
 
 from harness import STAGE, children, proc_ids, run, stage
 
@@ -106,7 +109,7 @@ def test_clean_stops_an_idle_pun_and_leaves_a_busy_one(hub, accounts):
             b"PUT /user/odt-bob/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n"
         )
         time.sleep(0.3)
-        cleaned = stage("clean", "--idle-timeout", "1")
+        cleaned = stage("clean", "--idle-timeout", "1", "--user", "odt-alice", "--user", "odt-bob")
         assert [c["user"] for c in cleaned if c["was_running"]] == ["odt-alice"]
         assert stage("status", "--user", "odt-alice")["running"] is False
         assert stage("status", "--user", "odt-bob")["running"] is True
@@ -142,3 +145,20 @@ def test_stage_refuses_bad_input_with_one_line_and_exit_codes():
         text=True,
     )
     assert done.returncode == 2 and "refusing variable 'LD_PRELOAD'" in done.stderr
+
+
+def test_site_config_reaches_every_pun_and_hub_pages_are_branded(hub, accounts):
+    login_page = requests.get(f"{hub.url}/hub/login", timeout=10).text
+    assert 'class="navbar-brand ondemand-brand"' in login_page
+    site_dir = Path("/etc/ondemand-hub/jupyter")
+    site_dir.mkdir(parents=True, exist_ok=True)
+    config = site_dir / "jupyter_server_config.py"
+    assert not config.exists(), "the test would overwrite a real site config"
+    config.write_text('c.DashboardExtensionApp.site_title = "Example HPC OnDemand"\n')
+    try:
+        run(STAGE, "pun", "stop", "--user", "odt-bob")
+        s, _ = hub.login("odt-bob")
+        page = hub.open_dashboard(s, "odt-bob")
+        assert "Example HPC OnDemand" in page.text
+    finally:
+        config.unlink()

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from harness import STAGE, Hub, make_state_dir, proc_ids, run, stage
 
 SERVICE = "odt-hubsvc"
