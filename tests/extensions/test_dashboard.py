@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from jupyter_server.utils import url_path_join
-from ondemand_dashboard import STATIC_DIR, DashboardExtensionApp
 from tornado.httpclient import HTTPClientError
 
+from ondemand_dashboard import STATIC_DIR, DashboardExtensionApp
 from ondemand_hub.site.announcements import announcement_id
 
 
