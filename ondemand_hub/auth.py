@@ -124,10 +124,6 @@ class LocalAccountMapper(Authenticator):
             return True
         return super().check_allowed(username, authentication)
 
-
-class OnDemandPAMAuthenticator(LocalAccountMapper, PAMAuthenticator):
-    """PAM login (the default): the Unix password of any local account that may have a PUN."""
-
     restart_pun_on_group_change = Bool(
         True,
         help="""At login, stop a running PUN whose supplementary groups differ from the user's
@@ -159,3 +155,7 @@ class OnDemandPAMAuthenticator(LocalAccountMapper, PAMAuthenticator):
         elif await spawner.poll() is not None:
             self.log.info("%s: the PUN stopped since the last visit; starting a new one", name)
             await handler.user_stopped(user, "")
+
+
+class OnDemandPAMAuthenticator(LocalAccountMapper, PAMAuthenticator):
+    """PAM login (the default): the Unix password of any local account that may have a PUN."""
