@@ -43,7 +43,9 @@ c.ConfigurableHTTPProxy.pid_file = f"{state_dir}/jupyterhub-proxy.pid"
 c.ConfigurableHTTPProxy.command = [
     "/opt/ondemand-hub/share/node_modules/.bin/configurable-http-proxy"
 ]
-# The proxy keeps running across hub restarts, so routes (and open connections) survive.
+# The hub starts the proxy (and restarts it with itself; PUNs keep running either way). Sites
+# that want open connections to survive a hub restart run CHP as its own service and set
+# c.ConfigurableHTTPProxy.should_start = False with a shared CONFIGPROXY_AUTH_TOKEN.
 c.ConfigurableHTTPProxy.should_start = True
 
 # A visit to a PUN that was stopped (idle clean-up) starts it again after a second.

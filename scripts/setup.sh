@@ -30,8 +30,10 @@ if [ ! -x "$PREFIX/venv/bin/python" ]; then
 fi
 extra=""
 [ "${1:-}" = "--test" ] && extra="[test]"
-"$PREFIX/venv/bin/pip" install -q --upgrade ".$extra" 2>&1 | grep -v "is ignored: it is neither" || true
-"$PREFIX/venv/bin/python" -c "import ondemand_hub, ondemand_dashboard" 
+# dependencies as pinned ranges in setup.cfg; then this checkout's code, always reinstalled
+"$PREFIX/venv/bin/pip" install -q ".$extra"
+"$PREFIX/venv/bin/pip" install -q --no-deps --force-reinstall .
+"$PREFIX/venv/bin/python" -c "import ondemand_hub, ondemand_dashboard"
 
 cp package.json package-lock.json "$PREFIX/share/"
 (cd "$PREFIX/share" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
