@@ -75,7 +75,6 @@ class Hub:
         }
 
     def start(self, timeout: float = 60) -> Hub:
-        log = open(self.log_path, "ab")
         kwargs = {}
         if self.user:
             entry = pwd.getpwnam(self.user)
@@ -85,15 +84,16 @@ class Hub:
                 extra_groups=os.getgrouplist(self.user, entry.pw_gid),
             )
             self.env["HOME"] = str(self.state_dir)
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "jupyterhub"), "-f", str(self.state_dir / "hub_config.py")],
-            cwd=self.state_dir,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **kwargs,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "jupyterhub"), "-f", str(self.state_dir / "hub_config.py")],
+                cwd=self.state_dir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **kwargs,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -153,10 +153,10 @@ async def test_required_announcement_is_a_blocking_modal_until_acknowledged(
     assert json.loads(settings_path.read_text()) == {"dismissed_announcements": [required]}
 
 
-async def test_dismiss_unknown_id_is_404_json(jp_fetch, settings_path):
+async def test_dismiss_unknown_id_is_410_json(jp_fetch, settings_path):
     error = await fetch_error(dismiss, jp_fetch, "nothing-123456789abc")
 
-    assert error.code == 404
+    assert error.code == 410
     assert json.loads(error.response.body) == {
         "status": "error",
         "message": "No current announcement has id 'nothing-123456789abc'",

@@ -36,7 +36,7 @@ class PortalAPIHandler(DashboardAppMixin, ExtensionHandlerMixin, APIHandler):
 class AnnouncementDismissHandler(PortalAPIHandler):
     """Dismiss a dismissible announcement, or acknowledge a required one, for good.
 
-    404 when no current announcement has the id (removed, edited or expired since the page
+    410 Gone when no current announcement has the id (removed, edited or expired since the page
     was loaded), 400 when it is neither dismissible nor required.
     """
 
@@ -47,7 +47,7 @@ class AnnouncementDismissHandler(PortalAPIHandler):
         announcements = {a.id: a for a in app.load_announcements()}
         announcement = announcements.get(announcement_id)
         if announcement is None:
-            raise web.HTTPError(404, "No current announcement has id %r", announcement_id)
+            raise web.HTTPError(410, "No current announcement has id %r", announcement_id)
         if not (announcement.dismissible or announcement.required):
             raise web.HTTPError(400, "Announcement %r cannot be dismissed", announcement_id)
         user = self.current_user.username

@@ -20,8 +20,10 @@
       credentials: "same-origin",
       headers: { "X-XSRFToken": xsrfToken() },
     });
-    if (response.status === 404) {
-      return; // removed, edited or expired since the page was loaded: nothing left to dismiss
+    if (response.status === 410) {
+      // removed, edited or expired since the page was loaded: nothing left to dismiss
+      // (only 410: a 404 could be a proxy or an origin check, and must not look like success)
+      return;
     }
     if (!response.ok) {
       let message = response.status + " " + response.statusText;
