@@ -91,8 +91,17 @@ def clean_env(user: PunUser, path: str, extra: dict[str, str]) -> dict[str, str]
     return env
 
 
-def _cwd_for(user: PunUser) -> str:
-    return user.home if os.path.isdir(user.home) else "/"
+def as_user(user: PunUser, env: dict[str, str]) -> dict:
+    """Popen arguments that run a child as the user: uid, gid, supplementary groups, the given
+    (clean) environment, from the home directory (or / if it is missing)."""
+    return {
+        "user": user.uid,
+        "group": user.gid,
+        "extra_groups": list(user.groups),
+        "env": env,
+        "cwd": user.home if os.path.isdir(user.home) else "/",
+        "stdin": subprocess.DEVNULL,
+    }
 
 
 def spawn_as_user(argv: list[str], user: PunUser, env: dict[str, str], log_fd: int) -> int:
@@ -100,13 +109,8 @@ def spawn_as_user(argv: list[str], user: PunUser, env: dict[str, str], log_fd: i
     try:
         proc = subprocess.Popen(
             argv,
-            user=user.uid,
-            group=user.gid,
-            extra_groups=list(user.groups),
-            env=env,
-            cwd=_cwd_for(user),
+            **as_user(user, env),
             umask=0o022,
-            stdin=subprocess.DEVNULL,
             stdout=log_fd,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -123,12 +127,7 @@ def run_as_user(argv: list[str], user: PunUser, env: dict[str, str], timeout: fl
     try:
         done = subprocess.run(
             argv,
-            user=user.uid,
-            group=user.gid,
-            extra_groups=list(user.groups),
-            env=env,
-            cwd=_cwd_for(user),
-            stdin=subprocess.DEVNULL,
+            **as_user(user, env),
             capture_output=True,
             text=True,
             timeout=timeout,
