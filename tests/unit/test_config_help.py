@@ -1,0 +1,31 @@
+"""Every configurable trait we define says what it is for (STYLE.md: unit, default, example)."""
+
+import pytest
+
+from ondemand_dashboard.app import DashboardExtensionApp
+from ondemand_hub.auth import LocalAccountMapper, OnDemandPAMAuthenticator
+from ondemand_hub.spawners.pun import PUNSpawner
+
+CLASSES = [PUNSpawner, LocalAccountMapper, OnDemandPAMAuthenticator, DashboardExtensionApp]
+
+
+def own_config_traits(cls):
+    """Configurable traits defined (or overridden) by ``cls`` itself, not by its bases."""
+    return {
+        name: trait for name, trait in cls.class_traits(config=True).items() if name in vars(cls)
+    }
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_every_configurable_trait_has_help(cls):
+    missing = [name for name, trait in own_config_traits(cls).items() if not trait.help.strip()]
+    assert missing == []
+
+
+def test_the_classes_do_define_configurable_traits():
+    # guards the test above against silently checking nothing
+    assert {"stage_command", "stage_timeout"} <= set(own_config_traits(PUNSpawner))
+    assert {"user_map_match", "user_map_cmd", "min_uid"} <= set(
+        own_config_traits(LocalAccountMapper)
+    )
+    assert "site_title" in own_config_traits(DashboardExtensionApp)
