@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
 import sys
+import time
 
 from . import pun
-from .config import STAGE_CONFIG_PATH, load_config
+from .config import STAGE_CONFIG_PATH, StageConfig, load_config
 from .errors import StageError, UsageError
 
 
@@ -63,10 +65,55 @@ def read_env_from_stdin() -> object:
         raise UsageError('stdin must be a JSON object like {"env": {...}}') from e
 
 
+AUDITED = ("start", "stop", "clean")
+
+
+def caller() -> str:
+    """Who asked: the sudo caller if any (for the record only, never for a decision)."""
+    uid = os.environ.get("SUDO_UID", str(os.getuid()))
+    try:
+        return pwd.getpwuid(int(uid)).pw_name
+    except (KeyError, ValueError):
+        return f"uid {uid}"
+
+
+def audit(config: StageConfig, args: argparse.Namespace, outcome: object) -> None:
+    """Append one JSON line to the root-owned audit log; a failure to log is reported, and
+    does not undo what was done."""
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "caller": caller(),
+        "command": args.command,
+        "user": getattr(args, "user", None) or getattr(args, "users", None),
+        "outcome": outcome,
+    }
+    try:
+        os.makedirs(os.path.dirname(config.audit_log), mode=0o755, exist_ok=True)
+        fd = os.open(
+            config.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600
+        )
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+    except OSError as e:
+        print(f"ondemand-stage: warning: cannot write {config.audit_log}: {e}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> object:
     if os.geteuid() != 0:
         raise StageError("must run as root (through the documented sudo rule)")
     config = load_config(STAGE_CONFIG_PATH)
+    if args.command not in AUDITED:
+        return dispatch(args, config)
+    try:
+        result = dispatch(args, config)
+    except StageError as e:
+        audit(config, args, {"error": str(e)})
+        raise
+    audit(config, args, result)
+    return result
+
+
+def dispatch(args: argparse.Namespace, config: StageConfig) -> object:
     if args.command == "start":
         return pun.start(args.user, args.port, read_env_from_stdin(), config)
     if args.command == "list":

@@ -76,6 +76,8 @@ class StageConfig:
     run_root: str = "/run/ondemand-hub"
     log_root: str = "/var/log/ondemand-hub"
     tmp_root: str = "/var/tmp/ondemand-hub"
+    #: Root-owned audit log: one JSON line per start, stop and clean (who asked, for whom, result).
+    audit_log: str = "/var/log/ondemand-hub/stage.log"
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(StageConfig)}

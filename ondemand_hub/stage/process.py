@@ -5,6 +5,8 @@ signalled."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -53,6 +55,18 @@ def write_atomic(path: str, text: str, mode: int) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str):
+    """Hold an exclusive flock on ``path`` (created 0600, never through a symlink) while the
+    block runs: one start/stop/clean at a time per user, whoever calls (hub, cron, admin)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str) -> dict | None:

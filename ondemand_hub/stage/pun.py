@@ -165,19 +165,34 @@ def start_processes(
             os.close(fd)
 
 
+def user_lock(name: str, config: StageConfig):
+    os.makedirs(config.state_root, mode=0o700, exist_ok=True)
+    return process.exclusive_lock(os.path.join(config.state_root, f".{name}.lock"))
+
+
 def start(name: str, port: object, env: object, config: StageConfig) -> dict:
     """Start ``name``'s PUN on ``port`` (or report the one already running)."""
     user = validate_user(name, config)
     port, env = check_port(port), check_env(env)
-    paths = make_pun_paths(user.name, config)
     prefix = make_pun_prefix(user.name, config)
     if env.get("JUPYTERHUB_SERVICE_PREFIX", prefix) != prefix:
         raise UsageError(f"JUPYTERHUB_SERVICE_PREFIX must be {prefix}")
-    state = pun_state(user, paths)
-    if is_running(state):
-        if state["groups"] == list(user.groups) and state["port"] == port:
-            return describe(user, paths, state)
-        stop(user.name, config)
+    with user_lock(user.name, config):
+        paths = make_pun_paths(user.name, config)
+        state = pun_state(user, paths)
+        if is_running(state):
+            if state["groups"] == list(user.groups) and state["port"] == port:
+                return describe(user, paths, state)
+            _stop_locked(user.name, config)
+        state = _start_locked(user, port, env, prefix, config)
+        return describe(user, paths, state)
+
+
+def _start_locked(
+    user: PunUser, port: int, env: dict[str, str], prefix: str, config: StageConfig
+) -> dict:
+    """Render, check and start the PUN; return its state once it answers (stop it if not)."""
+    paths = make_pun_paths(user.name, config)
     prepare_dirs(user, paths, config)
     conf = render_pun_config(
         user=user.name,
@@ -211,9 +226,9 @@ def start(name: str, port: object, env: object, config: StageConfig) -> dict:
     try:
         wait_ready(state, paths, prefix, config.start_timeout)
     except PunError:
-        stop(user.name, config)
+        _stop_locked(user.name, config)
         raise
-    return describe(user, paths, state)
+    return state
 
 
 def _dumps(data: dict) -> str:
@@ -244,7 +259,10 @@ def describe(user: PunUser | None, paths: PunPaths, state: dict | None) -> dict:
             pids={"nginx": state["nginx"]["pid"], "server": state["server"]["pid"]},
         )
     if running:
-        info["busy_requests"] = busy_requests(state["port"])
+        try:
+            info["busy_requests"] = busy_requests(state["port"])
+        except PunError:
+            info["busy_requests"] = None  # nginx runs but does not answer: never "idle"
         info["idle_seconds"] = round(time.time() - last_activity(paths, state), 1)
     if user is not None and state:
         info["groups_changed"] = state["groups"] != list(user.groups)
@@ -269,6 +287,11 @@ def show(name: str, config: StageConfig) -> dict:
 def stop(name: str, config: StageConfig) -> dict:
     """Stop ``name``'s PUN (a no-op when none runs) and forget its state."""
     check_name(name, config)
+    with user_lock(name, config):
+        return _stop_locked(name, config)
+
+
+def _stop_locked(name: str, config: StageConfig) -> dict:
     paths = make_pun_paths(name, config)
     state = process.read_json(paths.state_file)
     was_running = is_running(state)
@@ -308,12 +331,14 @@ def clean(
         names = [check_name(n, config) for n in users if n in names]
     cleaned = []
     for name in names:
-        paths = make_pun_paths(name, config)
-        state = process.read_json(paths.state_file)
-        info = describe(None, paths, state)
-        if info["running"] and (info["busy_requests"] > 0 or info["idle_seconds"] < timeout):
-            continue
-        stop(name, config)
+        with user_lock(name, config):
+            paths = make_pun_paths(name, config)
+            info = describe(None, paths, process.read_json(paths.state_file))
+            if info["running"] and not (
+                info["busy_requests"] == 0 and info["idle_seconds"] >= timeout
+            ):
+                continue  # busy, recently used, or its nginx cannot tell (busy_requests None)
+            _stop_locked(name, config)
         cleaned.append(
             {"user": name, "was_running": info["running"], "idle_seconds": info.get("idle_seconds")}
         )

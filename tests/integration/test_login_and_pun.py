@@ -1,5 +1,7 @@
 """A real user logs in through the real hub and proxy and lands on their own PUN."""
 
+import fcntl
+import json
 import os
 import socket
 import subprocess
@@ -162,3 +164,30 @@ def test_site_config_reaches_every_pun_and_hub_pages_are_branded(hub, accounts):
         assert "Example HPC OnDemand" in page.text
     finally:
         config.unlink()
+
+
+def test_start_stop_and_clean_of_one_user_never_overlap(hub, accounts):
+    """A cron `clean` and a login's `start` for the same user take turns (per-user lock)."""
+    lock = Path("/var/lib/ondemand-hub/stage/state/.odt-bob.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = subprocess.Popen([STAGE, "pun", "stop", "--user", "odt-bob"])
+        time.sleep(1.0)
+        assert waiting.poll() is None  # blocked behind the lock
+        fcntl.flock(held, fcntl.LOCK_UN)
+        assert waiting.wait(timeout=30) == 0
+
+
+def test_every_privileged_action_is_in_the_audit_log(hub, accounts):
+    log = Path("/var/log/ondemand-hub/stage.log")
+    before = log.read_text().count("\n") if log.exists() else 0
+    run(STAGE, "pun", "stop", "--user", "odt-bob")
+    run(STAGE, "pun", "stop", "--user", "../etc", check=False)
+    lines = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+    assert [(r["command"], r["user"], r["caller"]) for r in lines] == [
+        ("stop", "odt-bob", "root"),
+        ("stop", "../etc", "root"),
+    ]
+    assert "error" in lines[1]["outcome"]
+    assert oct(log.stat().st_mode & 0o777) == "0o600" and log.stat().st_uid == 0

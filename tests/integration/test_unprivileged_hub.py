@@ -1,5 +1,6 @@
 """The hub as an unprivileged service account whose only privilege is one sudo rule."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def test_login_to_pun_works_end_to_end_through_the_sudo_rule(service_hub, accoun
     assert "odt-carol" in page.text
     info = stage("status", "--user", "odt-carol")
     assert proc_ids(info["pids"]["server"])["uid"] == accounts["odt-carol"].pw_uid
+    audit = Path("/var/log/ondemand-hub/stage.log").read_text().splitlines()
+    starts = [json.loads(line) for line in audit if '"command": "start"' in line]
+    assert (starts[-1]["caller"], starts[-1]["user"]) == (SERVICE, "odt-carol")
 
 
 def test_the_service_account_can_run_nothing_else_as_root(service_hub):
