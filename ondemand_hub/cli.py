@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ondemand_hub.stage.config import STAGE_CONFIG_PATH, load_config
+from ondemand_hub.stage.config import STAGE_CONFIG_PATH, StageConfig, load_config
 from ondemand_hub.stage.errors import ConfigError
 
 PREFIX = "/opt/ondemand-hub"
@@ -93,7 +93,7 @@ def doctor_checks() -> list[Callable[[], Finding]]:
             "configurable-http-proxy installed",
             "run: make setup",
         ),
-        lambda: check_vendor(f"{PREFIX}/share/node_modules", ["bootstrap", "bootstrap-icons"]),
+        lambda: check_vendor(StageConfig().vendor_dir, StageConfig().vendor_packages),
     ]
 
 

@@ -63,9 +63,11 @@ class StageConfig:
     pun_config_dir: str = "/etc/ondemand-hub/jupyter"
     #: Front-end libraries from npm, served by each PUN's nginx at <prefix>static/vendor/<pkg>/.
     vendor_dir: str = "/opt/ondemand-hub/share/node_modules"
-    vendor_packages: list = field(default_factory=lambda: ["bootstrap", "bootstrap-icons"])
+    vendor_packages: list = field(
+        default_factory=lambda: ["bootstrap", "bootstrap-icons", "ace-builds"]
+    )
     #: Python packages whose ``static/`` directory nginx serves at <prefix>static/<package>/.
-    static_packages: list = field(default_factory=lambda: ["ondemand_dashboard"])
+    static_packages: list = field(default_factory=lambda: ["ondemand_dashboard", "ondemand_files"])
     #: Largest request body nginx accepts (nginx size syntax; 0 = no limit).
     client_max_body_size: str = "0"
     #: Root-owned directories: rendered nginx configs and PUN state.

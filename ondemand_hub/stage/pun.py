@@ -209,7 +209,13 @@ def _start_locked(
         paths,
         config,
         process.clean_env(
-            user, config.pun_path, {**env, "JUPYTER_CONFIG_PATH": config.pun_config_dir}
+            user,
+            config.pun_path,
+            {
+                **env,
+                "JUPYTER_CONFIG_PATH": config.pun_config_dir,
+                "ONDEMAND_HUB_PUN_TMP": paths.tmp_dir,
+            },
         ),
     )
     state = {

@@ -76,6 +76,8 @@ def render_pun_config(
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     return env.get_template("pun.conf.j2").render(
         user=_safe("user", user),

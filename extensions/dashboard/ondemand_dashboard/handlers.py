@@ -6,7 +6,9 @@ container, footer) with Bootstrap 5 and Bootstrap Icons from ``{base_url}static/
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
@@ -22,6 +24,13 @@ if TYPE_CHECKING:
 
 #: The authorization resource of the portal pages and API (see jupyter_server.auth).
 AUTH_RESOURCE = "ondemand_dashboard"
+
+#: The portal's pages in navigation order: (extension that serves it, id, label, Bootstrap
+#: Icons name, path under base_url; ``{home}`` is the user's home directory, URL-quoted).
+NAV_ENTRIES = [
+    ("ondemand_dashboard", "dashboard", "Dashboard", "speedometer2", "dashboard"),
+    ("ondemand_files", "files", "Files", "folder2-open", "files/fs{home}/"),
+]
 
 #: Bootstrap Icons name per announcement type.
 ANNOUNCEMENT_ICONS = {
@@ -59,14 +68,17 @@ class PortalPageHandler(
     nav_id = ""
 
     def nav_items(self) -> list[dict[str, str]]:
-        """The navigation bar's entries: only pages that exist."""
+        """The navigation bar's entries: only pages whose extension runs in this server."""
+        home = quote(os.path.expanduser("~"))
         return [
             {
-                "id": "dashboard",
-                "label": "Dashboard",
-                "icon": "speedometer2",
-                "url": url_path_join(self.base_url, "dashboard"),
-            },
+                "id": nav_id,
+                "label": label,
+                "icon": icon,
+                "url": url_path_join(self.base_url, path.format(home=home)),
+            }
+            for extension, nav_id, label, icon, path in NAV_ENTRIES
+            if extension in self.settings
         ]
 
     def vendor_url(self, package: str, path: str) -> str:

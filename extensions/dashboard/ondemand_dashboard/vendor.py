@@ -15,7 +15,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 
 #: npm packages the portal's pages use; everything else under vendor_dir is refused.
-VENDOR_PACKAGES = frozenset({"bootstrap", "bootstrap-icons"})
+VENDOR_PACKAGES = frozenset({"bootstrap", "bootstrap-icons", "ace-builds"})
 
 #: URL prefix below the server's base_url; keep in sync with the PUN's nginx config.
 VENDOR_URL_PREFIX = "static/vendor/"
