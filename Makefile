@@ -3,7 +3,7 @@
 VENV := /opt/ondemand-hub/venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-test run test lint bench-spawn
+.PHONY: setup setup-test run test lint bench-spawn bench-files
 
 setup:
 	bash scripts/setup.sh
@@ -23,3 +23,6 @@ test: setup-test
 
 bench-spawn: setup-test
 	$(PY) bench/spawn.py
+
+bench-files: setup-test
+	$(PY) bench/files.py

@@ -29,7 +29,6 @@ import html
 import json
 import math
 import os
-import platform
 import pwd
 import re
 import shlex
@@ -47,6 +46,9 @@ import requests
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(BENCH))
+
+from common import git_describe, machine, write_docs_section  # noqa: E402
 
 from harness import STAGE, VENV_BIN, Hub, children, ensure_account, make_state_dir, run  # noqa: E402
 
@@ -609,51 +611,6 @@ extensions); the *anchor* is JupyterHub's stock `LocalProcessSpawner` running
 """
 
 
-def write_docs(section: str) -> None:
-    block = f"{BEGIN}\n{EXPLANATION}\n### Results\n\n{section}{END}\n"
-    if DOCS.exists():
-        text = DOCS.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + block + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + block
-    else:
-        text = (
-            "# Benchmarks\n\nEach benchmark in `bench/` runs our code and its anchor side by\n"
-            'side, in one run, on the same machine (PRODUCT.md, "Numbers to reach").\n\n' + block
-        )
-    DOCS.write_text(text)
-
-
-def git_describe() -> str:
-    git = ["git", "-C", str(REPO)]
-    sha = run(*git, "rev-parse", "--short", "HEAD", check=False).stdout.strip()
-    dirty = run(*git, "status", "--porcelain", "--untracked-files=no", check=False).stdout.strip()
-    return f"git {sha or '?'}" + (" with uncommitted changes" if dirty else "")
-
-
-def machine() -> str:
-    mem = next(
-        int(line.split()[1]) * 1024
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    nginx = run("/usr/sbin/nginx", "-v", check=False).stderr.strip().split("/")[-1]
-    versions = run(
-        PYTHON,
-        "-c",
-        "import jupyterhub as h, jupyter_server as j; print(h.__version__, j.__version__)",
-    ).stdout.split()
-    debian = Path("/etc/debian_version").read_text().strip()
-    return (
-        f"{os.cpu_count()} CPUs (nproc {run('nproc').stdout.strip()}), {mem / 2**30:.1f} GiB RAM, "
-        f"Linux {platform.release()}, Debian {debian}, Python {platform.python_version()}, "
-        f"JupyterHub {versions[0]}, jupyter_server {versions[1]}, nginx {nginx}"
-    )
-
-
 # ------------------------------------------------------------------------------------------------
 
 
@@ -778,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(section)
     if args.write_docs:
-        write_docs(section)
+        write_docs_section(BEGIN, END, f"{EXPLANATION}\n### Results\n\n{section}")
         print(f"wrote {DOCS.relative_to(REPO)}")
     return 0
 

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=/opt/ondemand-hub
-APT_PACKAGES=(nginx sudo python3 python3-venv python3-dev nodejs npm libpam0g passwd procps)
+APT_PACKAGES=(nginx sudo python3 python3-venv python3-dev nodejs npm libpam0g passwd procps curl)
 [ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-dejavu-core)
 
 missing=()
