@@ -1,13 +1,22 @@
 """Fixtures for the jupyter-server extensions: a real jupyter-server (pytest-jupyter) with the
-extension enabled and its site files, settings file and vendor directory under tmp_path."""
+extension enabled and its site files, settings file and vendor directory under tmp_path.
+
+The dashboard's tests use ``jp_server_config`` as is; the Files tests override it with
+``files_server_config`` (both extensions, stand-in page templates, staging under tmp_path).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from jupyter_server.auth import IdentityProvider, User
 from traitlets.config import Config
+
+from ondemand_dashboard.paths import TEMPLATES_DIR
+from ondemand_files.paths import quote_path
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -53,7 +62,13 @@ def settings_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(announcements_dir, motd_path, settings_path, vendor_dir):
+def jp_server_config(dashboard_config):
+    return dashboard_config
+
+
+@pytest.fixture
+def dashboard_config(announcements_dir, motd_path, settings_path, vendor_dir):
+    """Server configuration with the dashboard extension."""
     return Config(
         {
             "ServerApp": {
@@ -72,3 +87,125 @@ def jp_server_config(announcements_dir, motd_path, settings_path, vendor_dir):
             },
         }
     )
+
+
+#: Stand-in page templates for the Files tests: they print the context the handlers pass as
+#: JSON, so the tests check it exactly (the real templates are tested in the browser tests).
+FILES_PAGE_TEMPLATE = """<!doctype html>
+<script id="context" type="application/json">{
+"path": {{ path|tojson }}, "parent": {{ parent|tojson }}, "parent_url": {{ parent_url|tojson }},
+"breadcrumbs": {{ breadcrumbs|tojson }}, "favorites": {{ favorites|tojson }},
+"page_size": {{ page_size|tojson }}, "sort": {{ sort|tojson }}, "order": {{ order|tojson }},
+"hidden": {{ hidden|tojson }}, "api": {{ api|tojson }},
+"max_upload_chunk": {{ max_upload_chunk|tojson }}, "max_edit_size": {{ max_edit_size|tojson }},
+"nav_id": {{ nav_id|tojson }},
+"path_json": {{ path_json|safe }}, "listing": {{ listing_json|safe }}}</script>
+<p>{{ path }}</p>
+"""
+
+EDITOR_PAGE_TEMPLATE = """<!doctype html>
+<script id="context" type="application/json">{
+"path": {{ path|tojson }}, "name": {{ name|tojson }}, "file_name": {{ file_name|tojson }},
+"dir": {{ dir|tojson }}, "css": {{ files_static_url("files.css")|tojson }},
+"dir_url": {{ dir_url|tojson }}, "download_url": {{ download_url|tojson }},
+"ace_mode": {{ ace_mode|tojson }}, "max_edit_size": {{ max_edit_size|tojson }},
+"api": {{ api|tojson }}, "path_json": {{ path_json|safe }}}</script>
+<p>{{ name }}</p>
+"""
+
+
+@pytest.fixture
+def files_templates(tmp_path: Path) -> Path:
+    """A template directory with the stand-in ``files.html`` and ``editor.html``."""
+    directory = tmp_path / "files-templates"
+    directory.mkdir()
+    (directory / "files.html").write_text(FILES_PAGE_TEMPLATE)
+    (directory / "editor.html").write_text(EDITOR_PAGE_TEMPLATE)
+    return directory
+
+
+@pytest.fixture
+def pun_tmp(tmp_path: Path, monkeypatch) -> Path:
+    """The PUN's private tmp dir (``$ONDEMAND_HUB_PUN_TMP``) with nginx's ``client_body``."""
+    directory = tmp_path / "pun-tmp"
+    (directory / "client_body").mkdir(parents=True)
+    directory.chmod(0o700)
+    monkeypatch.setenv("ONDEMAND_HUB_PUN_TMP", str(directory))
+    return directory
+
+
+@pytest.fixture
+def files_root(tmp_path: Path) -> Path:
+    """An empty directory the Files tests work in."""
+    directory = tmp_path / "files"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def files_settings() -> dict:
+    """Extra ``FilesExtensionApp`` settings; override the fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def files_server_config(dashboard_config, files_templates, files_settings, pun_tmp):
+    """Server configuration with the dashboard and the Files extension."""
+    config = dashboard_config
+    config.ServerApp.jpserver_extensions["ondemand_files"] = True
+    config.FilesExtensionApp = Config(
+        {"template_paths": [str(files_templates), TEMPLATES_DIR], **files_settings}
+    )
+    return config
+
+
+class FilesClient:
+    """Requests to the Files extension of the test server with the owner's token.
+
+    Paths are percent-encoded byte for byte (non-UTF-8 names included, which jp_fetch cannot
+    do); HTTP errors are returned, not raised.
+    """
+
+    def __init__(self, client, base_url: str, auth: dict[str, str]) -> None:
+        self.client = client
+        self.base_url = base_url
+        self.auth = auth
+
+    def url(self, kind: str, path: str = "", **query) -> str:
+        suffix = "?" + urlencode(query) if query else ""
+        return f"{self.base_url}files/{kind}{quote_path(path)}{suffix}"
+
+    async def request(self, url: str, method: str = "GET", body=None, headers=None, **kwargs):
+        if body is None and method in ("POST", "PUT"):
+            body = b""
+        return await self.client.fetch(
+            url,
+            method=method,
+            body=body,
+            headers={**self.auth, **(headers or {})},
+            raise_error=False,
+            follow_redirects=False,
+            request_timeout=20,
+            **kwargs,
+        )
+
+    async def api(self, method: str, endpoint: str, body=None, **query):
+        """``(code, parsed JSON)`` of ``files/api/<endpoint>``."""
+        data = None if body is None else json.dumps(body)
+        url = self.url("api") + "/" + endpoint
+        if query:
+            url += "?" + urlencode(query)
+        response = await self.request(url, method, data, {"Content-Type": "application/json"})
+        return response.code, json.loads(response.body) if response.body else None
+
+    async def listing(self, path: str, **query):
+        """``(code, parsed JSON)`` of the JSON listing (or description) of ``path``."""
+        response = await self.request(
+            self.url("fs", path, **query), headers={"Accept": "application/json"}
+        )
+        return response.code, json.loads(response.body)
+
+
+@pytest.fixture
+def files_client(jp_serverapp, http_server_client, jp_base_url, jp_auth_header) -> FilesClient:
+    return FilesClient(http_server_client, jp_base_url, jp_auth_header)
