@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import heapq
 import json
 import os
 import stat
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +36,15 @@ MAX_LIMIT = 5000
 TYPE_RANK = {"directory": 0, "file": 1, "symlink": 2, "other": 3}
 
 SortKey = tuple[Any, ...]
+
+#: Sorted keys of recently paged directories, so page N+1 of a 100,000-entry directory is a
+#: binary search, not another read and sort. An entry is valid while the directory's mtime is
+#: unchanged (an entry created, deleted or renamed changes it) and for at most CACHE_SECONDS
+#: (a file's new size or mtime does not touch its directory).
+CACHE_SECONDS = 30.0
+CACHE_DIRECTORIES = 8
+_cache: OrderedDict[tuple[Any, ...], tuple[float, list[SortKey]]] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -211,6 +224,42 @@ def _sort_keys(path: str, query: ListingQuery) -> list[SortKey]:
     return keys
 
 
+def _sorted_keys(path: str, query: ListingQuery) -> tuple[list[SortKey], bool]:
+    """All sort keys of ``path`` in ascending order (from the cache when still valid), and
+    whether they came from the cache."""
+    ident = (path, os.stat(path).st_mtime_ns, query.sort, query.filter, query.hidden)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(ident)
+        if hit and now - hit[0] < CACHE_SECONDS:
+            _cache.move_to_end(ident)
+            return hit[1], True
+    keys = sorted(_sort_keys(path, query))
+    with _cache_lock:
+        _cache[ident] = (now, keys)
+        while len(_cache) > CACHE_DIRECTORIES:
+            _cache.popitem(last=False)
+    return keys, False
+
+
+def _page_after(path: str, query: ListingQuery) -> tuple[list[SortKey], int]:
+    """The page after the cursor from the sorted keys: (up to limit + 1 keys, total)."""
+    keys, _ = _sorted_keys(path, query)
+    assert query.after is not None
+    if query.order == "desc":
+        end = bisect.bisect_left(keys, query.after)
+        return keys[max(0, end - query.limit - 1) : end][::-1], len(keys)
+    start = bisect.bisect_right(keys, query.after)
+    return keys[start : start + query.limit + 1], len(keys)
+
+
+def _first_page(path: str, query: ListingQuery) -> tuple[list[SortKey], int]:
+    """The first page without sorting everything (a heap): (up to limit + 1 keys, total)."""
+    keys = _sort_keys(path, query)
+    pick = heapq.nlargest if query.order == "desc" else heapq.nsmallest
+    return pick(query.limit + 1, keys), len(keys)
+
+
 def list_directory(path: str, query: ListingQuery) -> dict[str, Any]:
     """One page of the listing of ``path``, sorted, filtered and chained by ``next_cursor``.
 
@@ -219,16 +268,12 @@ def list_directory(path: str, query: ListingQuery) -> dict[str, Any]:
     :class:`~.errors.FilesError` (403, 404...) when the directory cannot be read.
     """
     try:
-        keys = _sort_keys(path, query)
+        if query.after is None:
+            page, total = _first_page(path, query)
+        else:
+            page, total = _page_after(path, query)
     except OSError as e:
         raise error_from_oserror(e, path) from e
-    total = len(keys)
-    descending = query.order == "desc"
-    after = query.after
-    if after is not None:
-        keys = [k for k in keys if (k < after if descending else k > after)]
-    pick = heapq.nlargest if descending else heapq.nsmallest
-    page = pick(query.limit + 1, keys)
     more = len(page) > query.limit
     page = page[: query.limit]
     entries = [e for e in (describe_entry(path, key[-1]) for key in page) if e is not None]
