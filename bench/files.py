@@ -6,10 +6,10 @@ PUN serves both sides from the same processes, on the same data:
 * **listing** a directory of ``--entries`` (default 100,000) empty files: ours
   ``GET files/fs/<dir>`` (JSON) — the first page, and the whole listing page by page — against
   the contents API ``GET api/contents/<dir>`` (what JupyterLab's file browser does);
-* **download** of a ``--size-mib`` (default 1024) file of random bytes, with curl: ours through the
-  PUN's nginx directly and end to end through the front proxy, against nginx serving the same
-  file straight from disk (a separate nginx, no portal in the path) and jupyter-server's
-  ``/files/`` handler;
+* **download** of a ``--size-mib`` (default 1024) file of random bytes, with curl, the median of
+  ``--rounds`` (default 5) interleaved runs: ours through the PUN's nginx directly and end to
+  end through the front proxy, against nginx serving the same file straight from disk (a
+  separate nginx, no portal in the path) and jupyter-server's ``/files/`` handler;
 * **upload** of the same size: ours as the page does it (a resumable session, 64 MiB chunks, each
   written to disk by nginx) against the contents API's chunked upload as JupyterLab does it
   (1 MiB chunks, base64 in JSON); the peak RSS growth of the PUN's Python process is sampled
@@ -265,10 +265,17 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         plain_port, plain = start_plain_nginx(data, state)
         cookie = c.cookie_header()
         pun_direct = f"http://127.0.0.1:{pun['port']}{c.prefix}files/fs{quote(big)}"
-        results["dl_nginx"] = curl_speed(f"http://127.0.0.1:{plain_port}/big.bin")
-        results["dl_ours_pun"] = curl_speed(pun_direct, cookie)
-        results["dl_ours_proxy"] = curl_speed(c.fs_url(big), cookie)
-        results["dl_jupyter_files"] = curl_speed(c.url("files/bench-files/big.bin"), cookie)
+        targets = {
+            "dl_nginx": (f"http://127.0.0.1:{plain_port}/big.bin", ""),
+            "dl_ours_pun": (pun_direct, cookie),
+            "dl_ours_proxy": (c.fs_url(big), cookie),
+            "dl_jupyter_files": (c.url("files/bench-files/big.bin"), cookie),
+        }
+        speeds: dict[str, list[float]] = {key: [] for key in targets}
+        for _ in range(args.rounds):  # interleaved, so every side sees the same noise
+            for key, (url, cookie_header) in targets.items():
+                speeds[key].append(curl_speed(url, cookie_header))
+        results.update({key: statistics.median(v) for key, v in speeds.items()})
 
         print("uploading ...", flush=True)
         server_pid = pun["pids"]["server"]
@@ -329,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--rounds", type=int, default=5, help="downloads per side (median)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("run as root (it creates a Unix account and starts a hub)", file=sys.stderr)
