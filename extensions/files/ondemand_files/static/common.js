@@ -150,13 +150,14 @@
   // with an ApiError; an AbortError passes through untouched.
   async function request(url, options = {}) {
     const method = options.method || "GET";
-    const headers = { Accept: "application/json" };
+    // Every method: JupyterHub refuses cookie auth for a fetch() without the token, GETs too
+    // (jupyterhub/_xsrf_utils.py), as JupyterLab does.
+    const headers = { Accept: "application/json", "X-XSRFToken": xsrfToken() };
     let body;
     if (options.json !== undefined) {
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(options.json);
     }
-    if (method !== "GET" && method !== "HEAD") headers["X-XSRFToken"] = xsrfToken();
     let response;
     try {
       response = await fetch(url, {

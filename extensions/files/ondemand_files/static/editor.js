@@ -47,7 +47,10 @@
       useSoftTabs: true,
       tabSize: 4,
       wrap: wrapToggle.checked,
+      // Ace rewrites the input's aria-label as the cursor moves; this keeps the file's name in it
+      textInputAriaLabel: "Contents of " + OF.basename(path),
     });
+    editor.textInput.setAriaLabel(); // apply textInputAriaLabel now, not at the first keystroke
     editor.renderer.setScrollMargin(8, 8);
     editor.session.setUndoManager(new ace.UndoManager());
     editor.commands.addCommand({
@@ -55,7 +58,6 @@
       bindKey: { win: "Ctrl-S", mac: "Command-S" },
       exec: () => save(),
     });
-    editor.textInput.getElement().setAttribute("aria-label", "Contents of " + OF.basename(path));
     editor.session.on("change", renderDirty);
     editor.selection.on("changeCursor", renderCursor);
     markClean();
