@@ -4,6 +4,7 @@ Everything here needs root."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -182,3 +183,29 @@ def proc_ids(pid: int) -> dict:
 def children(pid: int) -> list[int]:
     out = run("ps", "-o", "pid=", "--ppid", str(pid), check=False).stdout
     return [int(p) for p in out.split()]
+
+
+@contextlib.contextmanager
+def running_hub(tag: str, **hub_options):
+    """A started Hub with a fresh state dir; stopped and removed afterwards."""
+    hub = Hub(make_state_dir(tag), **hub_options)
+    try:
+        yield hub.start()
+    finally:
+        hub.stop()
+        shutil.rmtree(hub.state_dir, ignore_errors=True)
+
+
+def sign_in_with_form(page, hub: Hub, name: str, password: str) -> None:
+    """Fill JupyterHub's real login form in a Playwright page and wait for the dashboard."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.goto(f"{hub.url}/hub/login")
+    page.locator("#username_input").fill(name)
+    page.locator("#password_input").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    dashboard = f"{hub.url}/user/{name}/dashboard"
+    try:
+        page.wait_for_url(dashboard, timeout=45_000)
+    except PlaywrightTimeoutError as e:
+        raise AssertionError(f"not on {dashboard} but {page.url}\n{hub.log_tail()}") from e

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
-import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import REPO, STAGE, Hub, ensure_account, make_state_dir, run  # noqa: E402
+from harness import REPO, STAGE, Hub, ensure_account, run, running_hub  # noqa: E402
 
 USER = "odt-erin"
 PASSWORD = "Erin-pw-7!"
@@ -87,13 +86,8 @@ def erin() -> Iterator[Account]:
 
 @pytest.fixture(scope="module")
 def hub(erin) -> Iterator[Hub]:
-    h = Hub(make_state_dir("e2e"))
-    try:
-        h.start()
+    with running_hub("e2e") as h:
         yield h
-    finally:
-        h.stop()
-        shutil.rmtree(h.state_dir, ignore_errors=True)
 
 
 @pytest.fixture

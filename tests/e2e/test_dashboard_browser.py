@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, Response, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from harness import Hub
+from harness import Hub, sign_in_with_form
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -29,15 +29,7 @@ def log_in(browser: Browser, hub: Hub, erin, **context_options) -> tuple[Page, l
         "response",
         lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
     )
-    page.goto(f"{hub.url}/hub/login")
-    page.locator("#username_input").fill(erin.name)
-    page.locator("#password_input").fill(erin.password)
-    page.get_by_role("button", name="Sign in").click()
-    dashboard = f"{hub.url}/user/{erin.name}/dashboard"
-    try:
-        page.wait_for_url(dashboard, timeout=45_000)
-    except PlaywrightTimeoutError as e:
-        raise AssertionError(f"not on {dashboard} but {page.url}\n{hub.log_tail()}") from e
+    sign_in_with_form(page, hub, erin.name, erin.password)
     return page, problems
 
 

@@ -18,9 +18,8 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, Response, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from harness import STAGE, Hub, ensure_account, make_state_dir, run
+from harness import STAGE, Hub, ensure_account, run, running_hub, sign_in_with_form
 
 USER = "odt-frank"
 PASSWORD = "Frank-pw-6!"
@@ -67,13 +66,8 @@ def frank() -> Iterator[Frank]:
 @pytest.fixture(scope="module")
 def files_hub(frank) -> Iterator[Hub]:
     """A hub of this module's own: conftest's `hub` would also set up odt-erin."""
-    h = Hub(make_state_dir("e2e-files"))
-    try:
-        h.start()
+    with running_hub("e2e-files") as h:
         yield h
-    finally:
-        h.stop()
-        shutil.rmtree(h.state_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -151,15 +145,7 @@ def log_in(browser: Browser, hub: Hub, frank: Frank) -> tuple[Page, Watch]:
     page = browser.new_context(viewport=DESKTOP).new_page()
     watch = Watch()
     watch.attach(page)
-    page.goto(f"{hub.url}/hub/login")
-    page.locator("#username_input").fill(frank.name)
-    page.locator("#password_input").fill(frank.password)
-    page.get_by_role("button", name="Sign in").click()
-    dashboard = f"{hub.url}/user/{frank.name}/dashboard"
-    try:
-        page.wait_for_url(dashboard, timeout=45_000)
-    except PlaywrightTimeoutError as e:
-        raise AssertionError(f"not on {dashboard} but {page.url}\n{hub.log_tail()}") from e
+    sign_in_with_form(page, hub, frank.name, frank.password)
     return page, watch
 
 

@@ -3,7 +3,6 @@ real PUNs started by ondemand-stage. Everything here needs root."""
 
 import os
 import pwd
-import shutil
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import PASSWORDS, STAGE, Hub, ensure_account, make_state_dir, run  # noqa: E402
+from harness import PASSWORDS, STAGE, ensure_account, run, running_hub  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,7 +33,5 @@ def accounts():
 
 @pytest.fixture(scope="module")
 def hub(accounts, tmp_path_factory):
-    h = Hub(make_state_dir(tmp_path_factory.getbasetemp().name)).start()
-    yield h
-    h.stop()
-    shutil.rmtree(h.state_dir, ignore_errors=True)
+    with running_hub(tmp_path_factory.getbasetemp().name) as h:
+        yield h
