@@ -11,7 +11,7 @@ Everything here is pure: the extension reads the directory on each page load and
 strings :func:`load_announcements` returns; nothing raises out of the loader for a bad file.
 
 This module also holds the one Markdown renderer and sanitiser of the site drop-ins
-(:func:`render_markdown`) and the UTF-8 file reader, which :mod:`ondemand_hub.site.motd` shares.
+(:func:`render_markdown`), which :mod:`ondemand_hub.site.motd` shares.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import nh3
-import yaml
 from markdown_it import MarkdownIt
+
+from .dropin import SiteFileError, check_keys, list_dropins, parse_yaml, read_site_text
 
 ANNOUNCEMENT_TYPES = ("info", "success", "warning", "danger")
 ANNOUNCEMENT_KEYS = ("msg", "type", "dismissible", "required", "expires")
@@ -39,10 +40,6 @@ _LINK_REL = "noopener noreferrer"
 # Raw HTML is allowed in the Markdown (OOD admins use it) and then sanitised by nh3, which
 # keeps its allowlist of harmless tags and attributes and drops script/style with their content.
 _markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-
-
-class SiteFileError(ValueError):
-    """A site drop-in file cannot be read or is invalid; the message starts with its path."""
 
 
 class AnnouncementError(SiteFileError):
@@ -76,26 +73,6 @@ def render_markdown(text: str) -> str:
     non-web) links; every link gets ``rel="noopener noreferrer"``.
     """
     return nh3.clean(_markdown.render(text), url_schemes=set(_URL_SCHEMES), link_rel=_LINK_REL)
-
-
-def read_site_text(path: Path) -> str:
-    """Return the text of a site drop-in file, which must be UTF-8.
-
-    Raises :class:`FileNotFoundError` when the file does not exist (callers decide whether
-    that is normal) and :class:`SiteFileError` when it cannot be read or decoded.
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise
-    except OSError as e:
-        raise SiteFileError(f"{path}: cannot read: {e.strerror or e}") from e
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SiteFileError(
-            f"{path}: expected UTF-8 text, got byte 0x{data[e.start]:02x} at offset {e.start}"
-        ) from e
 
 
 def announcement_id(path: Path, text: str) -> str:
@@ -162,23 +139,13 @@ def load_announcements(
     used. A missing directory means no announcements, not an error. Hidden files (editor
     back-ups such as ``.motd.md.swp`` or ``.#notice.md``) are skipped.
     """
-    directory = Path(directory)
-    try:
-        names = sorted(
-            entry.name
-            for entry in directory.iterdir()
-            if not entry.name.startswith(".")
-            and entry.suffix in MARKDOWN_SUFFIXES | YAML_SUFFIXES
-            and entry.is_file()
-        )
-    except FileNotFoundError:
-        return [], []
-    except OSError as e:
-        return [], [f"{directory}: cannot list announcements: {e.strerror or e}"]
+    paths, errors = list_dropins(
+        Path(directory), MARKDOWN_SUFFIXES | YAML_SUFFIXES, "announcements"
+    )
+    if errors:
+        return [], errors
     announcements: list[Announcement] = []
-    errors: list[str] = []
-    for name in names:
-        path = directory / name
+    for path in paths:
         try:
             announcement = parse_announcement(path, read_site_text(path), today)
         except FileNotFoundError:
@@ -192,24 +159,11 @@ def load_announcements(
 
 
 def _load_yaml_mapping(path: Path, text: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise AnnouncementError(f"{path}: invalid YAML{line}: {problem}") from e
+    data = parse_yaml(path, text, AnnouncementError)
     if not isinstance(data, Mapping):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise AnnouncementError(f"{path}: expected a mapping with at least key 'msg', got {got}")
-    unknown = sorted(str(key) for key in data if key not in ANNOUNCEMENT_KEYS)
-    if unknown:
-        keys = ", ".join(repr(key) for key in unknown)
-        raise AnnouncementError(
-            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {keys}: "
-            f"expected only {', '.join(ANNOUNCEMENT_KEYS)}"
-        )
-    return dict(data)
+    return check_keys(path, data, ANNOUNCEMENT_KEYS, error=AnnouncementError)
 
 
 def _check_msg(path: Path, value: Any) -> str:

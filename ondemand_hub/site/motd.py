@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .announcements import SiteFileError, read_site_text, render_markdown
+from .announcements import render_markdown
+from .dropin import SiteFileError, read_site_text
 
 
 def render_motd(text: str) -> str | None:
