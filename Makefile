@@ -10,6 +10,7 @@ setup:
 
 setup-test:
 	bash scripts/setup.sh --test
+	bash scripts/slurm.sh start
 
 run: setup
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
