@@ -1,0 +1,20 @@
+#!/bin/bash
+# JupyterLab session jupyter-3, rendered by ondemand_hub.scheduler.batch.
+# Every resource request is on sbatch's command line: this script holds no #SBATCH lines.
+# Values from the form are validated first and printed only through shquote.
+set -euo pipefail
+
+cd /home/alice/ondemand/sessions/jupyter-3
+
+if type module >/dev/null 2>&1; then
+  module load python/3.11 cuda/12.2
+else
+  echo "ondemand-hub: 'module' is not available on $(hostname); not loading modules" >&2
+fi
+
+export JUPYTERHUB_API_URL=http://10.0.0.1:8081/hub/api
+export JUPYTERHUB_SERVICE_PREFIX=/user/alice/jupyter-3/
+export JUPYTERHUB_DEFAULT_URL=/tree
+
+echo "ondemand-hub: starting jupyter on $(hostname) at $(date --iso-8601=seconds)"
+exec /opt/ondemand-hub/venv/bin/jupyterhub-singleuser --ServerApp.ip=0.0.0.0
