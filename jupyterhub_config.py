@@ -18,7 +18,8 @@ os.makedirs(state_dir, mode=0o700, exist_ok=True)
 
 # --- the lines an existing JupyterHub site adds -------------------------------------------------
 c.JupyterHub.authenticator_class = "ondemand-pam"  # PAM + local-account mapping and checks
-c.JupyterHub.spawner_class = "pun"  # every user's default server is their PUN
+# every user's default server is their PUN; named servers are app sessions (Slurm jobs)
+c.JupyterHub.spawner_class = "portal"
 c.JupyterHub.cleanup_servers = False  # PUNs and sessions outlive a hub restart
 c.JupyterHub.template_paths = [ondemand_hub.TEMPLATES_DIR]  # login and spawn pages, branded
 # The portal's name on hub pages; on the dashboard it is c.DashboardExtensionApp.site_title in
@@ -30,6 +31,15 @@ c.JupyterHub.template_vars = {
 # c.PUNSpawner.stage_command = ["sudo", "-n", "/opt/ondemand-hub/venv/bin/ondemand-stage"]
 if os.environ.get("ONDEMAND_HUB_STAGE_COMMAND"):
     c.PUNSpawner.stage_command = json.loads(os.environ["ONDEMAND_HUB_STAGE_COMMAND"])
+# ------------------------------------------------------------------------------------------------
+
+# --- interactive app sessions: named servers are Slurm jobs (SlurmSessionSpawner) --------------
+# The default server ("") is the PUN; every named server is a session. PortalSpawner ("portal")
+# picks the class by server name; configure each as c.PUNSpawner / c.SlurmSessionSpawner.
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 10
+# A hub running as a service account runs sbatch/scancel as the user through one sudo rule:
+# c.SlurmSessionSpawner.submit_prefix = ["sudo", "-n", "-u", "{username}", "--"]
 # ------------------------------------------------------------------------------------------------
 
 c.JupyterHub.bind_url = f"http://0.0.0.0:{os.environ.get('ONDEMAND_HUB_PORT', '8000')}"

@@ -1,0 +1,527 @@
+"""SlurmSessionSpawner: an interactive app (JupyterLab first) as a Slurm job, one per JupyterHub
+*named server*; and PortalSpawner, the one ``spawner_class`` that gives the default server to the
+PUN and every named server to the session spawner.
+
+Why a direct :class:`~jupyterhub.spawner.Spawner` subclass and not batchspawner's
+``SlurmSpawner``: every part of batchspawner a portal must keep safe would be overridden anyway
+(submit: its ``user_options`` merge is the template-injection hole and it runs a shell string;
+status: one ``sudo squeue`` per session, errors read as "job gone" (#315); progress: no
+percentages or reasons; port: its ``/api/batchspawner`` handler ``setattr``s any spawner
+attribute from the job's JSON and registers itself at import). What would be left is its trait
+surface (``req_*``, ``exec_prefix``), which we must *not* honour because it reopens those holes.
+Not importing batchspawner at all also guarantees its handler is never registered.
+
+How a session runs:
+
+* ``user_options`` = ``{"app": id, "cluster": id (optional), <form fields>}``, validated by
+  :func:`ondemand_hub.site.apps.validate_options` against the cluster's live partitions (one
+  cached ``sinfo`` per cluster); anything refused is a 400 :class:`SpawnException` naming the field.
+* The session folder ``~/ondemand/sessions/<server name>`` is created and ``sbatch`` is run *as
+  the user* (``submit_prefix``: ``runuser`` for a root hub; ``sudo -n -u {username} --`` with a
+  sudo rule for a service-account hub). The script goes on stdin; the hub's ``JUPYTERHUB_*``
+  variables (the server token among them) reach the job only through sbatch's environment with
+  ``--export=<exactly those names>``: they are never written to a file.
+* The job id is written to the hub database as soon as sbatch returns.
+* Port: no report endpoint. The job's launcher (a trusted one-line Python, ``jupyter_cmd``) binds
+  a free port, writes it to ``port.<job id>`` in the session folder and execs
+  ``jupyterhub-singleuser --port=<it>``; the hub reads that file *as the user* and accepts only a
+  whole number from 1024 to 65535. A user can only point their own session's route somewhere.
+* Job state comes from one :class:`~ondemand_hub.scheduler.status.StatusCache` per cluster,
+  shared by every session of the hub (one ``squeue -t all`` per interval). A squeue error means
+  "unknown" (``poll`` returns None), a job that is not listed or ended means "gone" (1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import Spawner, SpawnException
+from traitlets import Float, Integer, List, Unicode, default
+
+from ..scheduler.batch import BatchScriptError, SessionContext, make_batch_script, make_sbatch_argv
+from ..scheduler.slurm import (
+    SlurmCommands,
+    parse_partitions,
+    parse_sbatch,
+    parse_squeue,
+    plain_reason,
+)
+from ..scheduler.slurm import run as run_command
+from ..scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
+from ..site.apps import App, FormError, load_apps, validate_options
+from ..site.clusters import Cluster, load_clusters
+from .pun import PUNSpawner
+
+_PASSED_ENV_PREFIX = "JUPYTERHUB_"
+#: States after which a job will never run again (squeue's long names, plus NOTFOUND).
+GONE = "gone"
+
+#: The job's launcher, run in the session folder: bind a free port, tell the hub through a
+#: file only the user (and root) can write, then become jupyterhub-singleuser on that port.
+LAUNCHER = (
+    "import os,socket,sys;"
+    "s=socket.socket();s.bind(('',0));p=s.getsockname()[1];s.close();"
+    "f='port.'+os.environ['SLURM_JOB_ID'];"
+    "open(f+'.tmp','w').write(str(p));os.rename(f+'.tmp',f);"
+    "os.execv(sys.argv[1],[sys.argv[1],'--ip=0.0.0.0','--port='+str(p)])"
+)
+
+
+def _bundled_apps_dir() -> str:
+    """The apps shipped with ondemand-hub: ``$ONDEMAND_HUB_BUNDLED_APPS``, else ``apps/`` of a
+    source checkout, else ``<prefix>/share/ondemand-hub/apps`` (where a packaged copy goes)."""
+    if os.environ.get("ONDEMAND_HUB_BUNDLED_APPS"):
+        return os.environ["ONDEMAND_HUB_BUNDLED_APPS"]
+    checkout = Path(__file__).resolve().parents[2] / "apps"
+    if checkout.is_dir():
+        return str(checkout)
+    return os.path.join(sys.prefix, "share", "ondemand-hub", "apps")
+
+
+def _gone(status: JobStatus) -> bool:
+    return not (status.is_pending or status.is_running)
+
+
+class SlurmSessionSpawner(Spawner):
+    """One interactive app session as a Slurm job (a JupyterHub named server)."""
+
+    submit_prefix = List(
+        Unicode(),
+        ["runuser", "-u", "{username}", "--"],
+        help="""argv prefix that runs a command as the session's user ({username} is replaced).
+
+        Used for ``install -d`` (the session folder), ``sbatch``, ``scancel`` and reading the
+        job's port file and log. The default suits a hub running as root. A hub running as a
+        service account uses sudo with a rule limited to those commands:
+        ``['sudo', '-n', '-u', '{username}', '--']``.
+        """,
+    ).tag(config=True)
+
+    app_dirs = List(
+        Unicode(),
+        help="Directories of app directories; a later one's app replaces an earlier one's.",
+    ).tag(config=True)
+
+    @default("app_dirs")
+    def _default_app_dirs(self):
+        return [_bundled_apps_dir(), "/etc/ondemand-hub/apps"]
+
+    clusters_dir = Unicode(
+        help="The clusters.d directory (default $ONDEMAND_HUB_CLUSTERS_DIR or "
+        "/etc/ondemand-hub/clusters.d)."
+    ).tag(config=True)
+
+    @default("clusters_dir")
+    def _default_clusters_dir(self):
+        return os.environ.get("ONDEMAND_HUB_CLUSTERS_DIR", "/etc/ondemand-hub/clusters.d")
+
+    singleuser_command = Unicode(
+        help="Absolute path of jupyterhub-singleuser on the compute nodes."
+    ).tag(config=True)
+
+    @default("singleuser_command")
+    def _default_singleuser_command(self):
+        return os.path.join(
+            os.path.dirname(os.path.abspath(sys.executable)), "jupyterhub-singleuser"
+        )
+
+    python_command = Unicode(
+        help="Absolute path of a Python 3 on the compute nodes (runs the one-line launcher)."
+    ).tag(config=True)
+
+    @default("python_command")
+    def _default_python_command(self):
+        return os.path.abspath(sys.executable)
+
+    status_interval = Float(
+        3.0, help="Seconds one shared squeue answer is reused (all sessions of a cluster)."
+    ).tag(config=True)
+
+    partitions_interval = Float(
+        30.0, help="Seconds one sinfo answer (the partitions offered) is reused."
+    ).tag(config=True)
+
+    command_timeout = Float(
+        30.0, help="Seconds for one scheduler command (Slurm needs ~9 s to give up)."
+    ).tag(config=True)
+
+    stop_wait = Float(15.0, help="Seconds stop() waits for the job to leave the queue.").tag(
+        config=True
+    )
+
+    log_lines = Integer(20, help="Lines of output.log shown when a job ends early.").tag(
+        config=True
+    )
+
+    @default("start_timeout")
+    def _default_start_timeout(self):
+        return 900  # a queued job may wait; the progress page says why
+
+    @default("http_timeout")
+    def _default_http_timeout(self):
+        return 60
+
+    # class-level: shared by every session of the hub
+    _status_caches: dict[str, StatusCache] = {}
+    _partitions: dict[str, tuple[float, list]] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.job_id = ""
+        self.cluster_id = ""
+        self.phase = ""
+
+    # -- state -------------------------------------------------------------------------------
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.job_id = str(state.get("job_id", ""))
+        self.cluster_id = str(state.get("cluster", ""))
+
+    def get_state(self):
+        state = super().get_state()
+        if self.job_id:
+            state["job_id"] = self.job_id
+            state["cluster"] = self.cluster_id
+        return state
+
+    def clear_state(self):
+        super().clear_state()
+        self.job_id = ""
+        self.cluster_id = ""
+
+    def persist_state(self) -> None:
+        """Write the state to the hub DB now (JupyterHub itself only does after start())."""
+        from sqlalchemy.orm import object_session
+
+        if self.orm_spawner is None:
+            return
+        self.orm_spawner.state = self.get_state()
+        session = object_session(self.orm_spawner)
+        if session is not None:
+            session.commit()
+
+    # -- site: clusters, apps, partitions ----------------------------------------------------
+
+    def clusters(self) -> list[Cluster]:
+        clusters, errors = load_clusters(self.clusters_dir)
+        for error in errors:
+            self.log.warning("clusters.d: %s", error)
+        return clusters
+
+    def cluster(self, cluster_id: str | None = None) -> Cluster:
+        clusters = self.clusters()
+        if cluster_id is None:
+            visible = [c for c in clusters if not c.hidden]
+            if not visible:
+                raise self._refuse("cluster", "no cluster is configured")
+            return visible[0]
+        for c in clusters:
+            if c.id == cluster_id:
+                return c
+        raise self._refuse("cluster", f"unknown cluster {cluster_id!r}")
+
+    @staticmethod
+    def commands(cluster: Cluster) -> SlurmCommands:
+        return SlurmCommands(
+            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
+        )
+
+    def status_cache(self, cluster: Cluster) -> StatusCache:
+        cache = self._status_caches.get(cluster.id)
+        if cache is None:
+            commands = self.commands(cluster)
+            timeout = self.command_timeout
+
+            async def query():
+                return parse_squeue(
+                    await run_command(commands.squeue_all(), commands.env(), timeout=timeout)
+                )
+
+            cache = self._status_caches[cluster.id] = StatusCache(query, self.status_interval)
+        return cache
+
+    async def partitions(self, cluster: Cluster) -> list:
+        cached = self._partitions.get(cluster.id)
+        if cached and time.monotonic() - cached[0] < self.partitions_interval:
+            return cached[1]
+        commands = self.commands(cluster)
+        text = await run_command(commands.sinfo_partitions(), commands.env(), self.command_timeout)
+        parts = parse_partitions(text)
+        self._partitions[cluster.id] = (time.monotonic(), parts)
+        return parts
+
+    def apps(self) -> dict[str, App]:
+        apps, errors = load_apps(self.app_dirs)
+        for error in errors:
+            self.log.warning("apps: %s", error)
+        return apps
+
+    @staticmethod
+    def _refuse(field: str, message: str) -> SpawnException:
+        return SpawnException(
+            f"Invalid option {field!r}: {message}", reason="invalid_options", status_code=400
+        )
+
+    async def validated_options(self) -> tuple[App, Cluster, dict[str, Any]]:
+        """The app, the cluster and clean form values from ``user_options``, or a 400."""
+        options = dict(self.user_options or {})
+        app_id = options.pop("app", None)
+        cluster_id = options.pop("cluster", None)
+        apps = self.apps()
+        if not isinstance(app_id, str) or app_id not in apps:
+            known = ", ".join(apps) or "none installed"
+            raise self._refuse("app", f"expected one of: {known}")
+        if cluster_id is not None and not isinstance(cluster_id, str):
+            raise self._refuse("cluster", "expected a cluster id")
+        cluster = self.cluster(cluster_id)
+        app = apps[app_id]
+        # Unknown fields are refused before anything asks the scheduler.
+        try:
+            validate_options(app, {k: v for k, v in options.items() if k != "bc_queue"}, [])
+        except FormError as e:
+            if e.field not in ("bc_queue", "bc_num_gpus"):
+                raise self._refuse(e.field, e.message) from None
+        if cluster.adapter != "slurm":
+            raise SpawnException(
+                f"The cluster {cluster.id!r} runs apps on the portal host, which this portal "
+                "does not offer yet.",
+                reason="unsupported_cluster",
+                status_code=400,
+            )
+        try:
+            partitions = await self.partitions(cluster)
+        except SchedulerUnavailable as e:
+            raise SpawnException(
+                f"The scheduler of {cluster.title} did not answer: {e}",
+                reason="scheduler_unavailable",
+                status_code=503,
+            ) from None
+        try:
+            values = validate_options(app, options, partitions)
+        except FormError as e:
+            raise self._refuse(e.field, e.message) from None
+        return app, cluster, values
+
+    # -- running commands as the user --------------------------------------------------------
+
+    def as_user(self, *argv: str) -> list[str]:
+        return [part.format(username=self.user.name) for part in self.submit_prefix] + list(argv)
+
+    def session_dir(self) -> str:
+        home = pwd.getpwnam(self.user.name).pw_dir
+        return os.path.join(home, "ondemand", "sessions", self.name)
+
+    async def read_as_user(self, path: str, tail: int | None = None) -> str:
+        argv = ["tail", "-n", str(tail), "--", path] if tail else ["cat", "--", path]
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C.UTF-8"}
+        return await run_command(self.as_user(*argv), env, timeout=self.command_timeout)
+
+    async def read_port(self) -> int | None:
+        try:
+            text = await self.read_as_user(os.path.join(self.session_dir(), f"port.{self.job_id}"))
+        except SchedulerUnavailable:
+            return None  # not written yet
+        text = text.strip()
+        if text.isdigit() and 1024 <= int(text) <= 65535:
+            return int(text)
+        self.log.warning("%s/%s: ignoring port file %r", self.user.name, self.name, text[:40])
+        return None
+
+    async def log_tail(self) -> str:
+        try:
+            path = os.path.join(self.session_dir(), "output.log")
+            return (await self.read_as_user(path, tail=self.log_lines)).strip()
+        except SchedulerUnavailable as e:
+            return f"(no output.log: {e})"
+
+    # -- the Spawner contract ----------------------------------------------------------------
+
+    async def submit(self, app: App, cluster: Cluster, values: dict[str, Any]) -> str:
+        env = {k: v for k, v in self.get_env().items() if k.startswith(_PASSED_ENV_PREFIX)}
+        commands = self.commands(cluster)
+        try:
+            context = SessionContext(
+                app_id=app.id,
+                session_id=self.name,
+                session_dir=self.session_dir(),
+                hub_api_url=env["JUPYTERHUB_API_URL"],
+                hub_prefix=env["JUPYTERHUB_SERVICE_PREFIX"],
+                jupyter_cmd=(self.python_command, "-c", LAUNCHER, self.singleuser_command),
+            )
+            script = make_batch_script(app, values, context)
+            argv = make_sbatch_argv(commands, values, context)
+        except BatchScriptError as e:
+            raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
+        # Exactly the hub's variables reach the job, from sbatch's environment (not a file).
+        argv = ["--export=" + ",".join(sorted(env)) if a == "--export=NONE" else a for a in argv]
+        base_env = commands.env()
+        try:
+            await run_command(
+                self.as_user("install", "-d", "-m", "0700", context.session_dir),
+                base_env,
+                timeout=self.command_timeout,
+            )
+            out = await run_command(
+                self.as_user(*argv),
+                {**base_env, **env},
+                timeout=self.command_timeout,
+                stdin=script.encode(),
+            )
+            return parse_sbatch(out)
+        except SchedulerUnavailable as e:
+            raise SpawnException(
+                f"The job could not be submitted: {e}", reason="submit_failed", status_code=503
+            ) from None
+
+    async def start(self):
+        app, cluster, values = await self.validated_options()
+        self.phase = "submitting"
+        job_id = await self.submit(app, cluster, values)
+        self.job_id, self.cluster_id = job_id, cluster.id
+        self.persist_state()
+        self.log.info("%s/%s: submitted Slurm job %s", self.user.name, self.name, job_id)
+        cache = self.status_cache(cluster)
+        self.phase = "queued"
+        while True:
+            status = await cache.status(job_id)
+            if status is not None and _gone(status):
+                await cache.refresh(force=True)  # a brand-new job may not be listed yet
+                status = await cache.status(job_id)
+            if status is not None and _gone(status):
+                await self._ended_early(status)
+            if status is not None and status.is_running and status.node:
+                self.phase = "waiting"
+                port = await self.read_port()
+                if port:
+                    self.ip, self.port = status.node.split(",")[0], port
+                    self.phase = "up"
+                    return (self.ip, self.port)
+            await asyncio.sleep(1)
+
+    async def _ended_early(self, status: JobStatus):
+        tail = await self.log_tail()
+        job_id = self.job_id
+        self.clear_state()
+        self.persist_state()
+        state = status.state.lower() if status.state != "NOTFOUND" else "gone from the queue"
+        raise SpawnException(
+            f"The job {job_id} ended ({state}) before its server was up. "
+            f"Last lines of output.log:\n{tail}",
+            reason="job_ended",
+            status_code=500,
+        )
+
+    def _cluster_for_state(self) -> Cluster:
+        try:
+            return self.cluster(self.cluster_id or None)
+        except SpawnException:
+            return self.cluster(None)
+
+    async def poll(self):
+        if not self.job_id:
+            return 0
+        try:
+            cluster = self._cluster_for_state()
+        except SpawnException:
+            return None  # clusters.d broken: unknown, not gone
+        status = await self.status_cache(cluster).status(self.job_id)
+        if status is None:
+            return None
+        if _gone(status):
+            return 1
+        return None
+
+    async def stop(self, now=False):
+        if not self.job_id:
+            self.clear_state()
+            return
+        cluster = self._cluster_for_state()
+        commands = self.commands(cluster)
+        try:
+            await run_command(
+                self.as_user(*commands.scancel(self.job_id)),
+                commands.env(),
+                timeout=self.command_timeout,
+            )
+        except SchedulerUnavailable as e:
+            self.log.warning("%s/%s: scancel %s: %s", self.user.name, self.name, self.job_id, e)
+        if not now:
+            cache = self.status_cache(cluster)
+            deadline = time.monotonic() + self.stop_wait
+            while time.monotonic() < deadline:
+                await cache.refresh(force=True)
+                status = await cache.status(self.job_id)
+                if status is not None and _gone(status):
+                    break
+                await asyncio.sleep(0.5)
+            else:
+                self.log.warning(
+                    "%s/%s: job %s still listed", self.user.name, self.name, self.job_id
+                )
+        self.clear_state()
+
+    async def progress(self):
+        last = None
+        while True:
+            event = await self._progress_event()
+            if event != last:
+                yield event
+                last = event
+            await asyncio.sleep(1)
+
+    async def _progress_event(self) -> dict:
+        if not self.job_id:
+            return {"progress": 10, "message": "Checking the form and submitting the job"}
+        if self.phase == "waiting":
+            return {"progress": 80, "message": "The job runs; waiting for the server to answer"}
+        try:
+            status = await self.status_cache(self._cluster_for_state()).status(self.job_id)
+        except SpawnException:
+            status = None
+        if status is None:
+            return {"progress": 20, "message": "Submitted; the scheduler is not answering"}
+        if status.is_pending:
+            message = f"Job {self.job_id} is queued in {status.partition or 'the queue'}"
+            reason = plain_reason(status.reason)
+            if reason:
+                message += f": {reason}"
+            if status.start_time:
+                message += f". Expected start: {status.start_time}"
+            return {"progress": 30, "message": message}
+        if status.is_running:
+            return {"progress": 60, "message": f"Job {self.job_id} is starting on {status.node}"}
+        return {"progress": 90, "message": f"Job {self.job_id} ended ({status.state.lower()})"}
+
+
+class PortalSpawner(Spawner):
+    """``c.JupyterHub.spawner_class``: the default server ("") is the user's PUN
+    (:class:`PUNSpawner`), every named server a :class:`SlurmSessionSpawner`.
+
+    JupyterHub has one spawner class and builds each spawner with ``spawner_class(**kwargs)``
+    (``User._new_spawner``); the server name is ``orm_spawner.name``. This class is never
+    instantiated: its ``__new__`` builds the right spawner, which Python then returns as it is
+    (``__init__`` is not called again on an object of another class). Each class keeps its own
+    config section (``c.PUNSpawner``, ``c.SlurmSessionSpawner``).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        orm_spawner = kwargs.get("orm_spawner")
+        target = SlurmSessionSpawner if orm_spawner is not None and orm_spawner.name else PUNSpawner
+        return target(*args, **kwargs)
+
+    # Never reached (``__new__`` returns another class); JupyterHub requires them on a Spawner.
+    async def start(self):
+        raise NotImplementedError
+
+    async def stop(self, now=False):
+        raise NotImplementedError
+
+    async def poll(self):
+        raise NotImplementedError
