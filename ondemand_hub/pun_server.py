@@ -14,7 +14,7 @@ import sys
 from urllib.parse import urlsplit, urlunsplit
 
 #: The jupyter-server extensions every PUN loads (by module name; the hub side never imports them).
-PUN_EXTENSIONS = ("ondemand_dashboard", "ondemand_files")
+PUN_EXTENSIONS = ("ondemand_dashboard", "ondemand_files", "ondemand_sessions")
 
 
 def make_server_argv(sock: str, extra: list[str]) -> list[str]:

@@ -49,6 +49,12 @@ class PUNSpawner(Spawner):
         """,
     ).tag(config=True)
 
+    @default("server_token_scopes")
+    def _default_server_token_scopes(self):
+        # The PUN's sessions pages list, start and stop the user's own named servers (sessions)
+        # with the PUN's token; session jobs keep JupyterHub's narrower default.
+        return ["access:servers!server", "users:activity!user", "read:servers!user", "servers!user"]
+
     @default("default_url")
     def _default_default_url(self):
         return "/dashboard"

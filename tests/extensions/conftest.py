@@ -209,3 +209,143 @@ class FilesClient:
 @pytest.fixture
 def files_client(jp_serverapp, http_server_client, jp_base_url, jp_auth_header) -> FilesClient:
     return FilesClient(http_server_client, jp_base_url, jp_auth_header)
+
+
+# --- the sessions extension -----------------------------------------------------------------
+
+
+class FakeHubState:
+    """What the fake hub REST API holds and saw: ``servers`` by name (JupyterHub server models)
+    and every request as ``(method, path, query, JSON body, Authorization header)``."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, dict] = {}
+        self.requests: list[tuple[str, str, str, object, str]] = []
+        #: ``(status, message)`` the next POST answers with, as the hub does when the spawner
+        #: refuses the options.
+        self.fail_next_start: tuple[int, str] | None = None
+
+
+def make_fake_hub_app(state: FakeHubState, user: str):
+    """A FAKE of JupyterHub's REST API (only the user/server endpoints the sessions extension
+    calls), served in the test process: no JupyterHub runs in these tests."""
+    from tornado import web
+
+    prefix = f"/hub/api/users/{user}"
+
+    class FakeHubHandler(web.RequestHandler):
+        def record(self) -> object:
+            body = json.loads(self.request.body) if self.request.body else None
+            state.requests.append(
+                (
+                    self.request.method,
+                    self.request.path,
+                    self.request.query,
+                    body,
+                    self.request.headers.get("Authorization", ""),
+                )
+            )
+            return body
+
+        def check_token(self) -> bool:
+            if self.request.headers.get("Authorization") != "token fake-hub-token":
+                self.set_status(403)
+                self.finish({"status": 403, "message": "Forbidden"})
+                return False
+            return True
+
+    class FakeUser(FakeHubHandler):
+        def get(self) -> None:
+            self.record()
+            if self.check_token():
+                pun = {"name": "", "ready": True, "pending": None, "url": f"/user/{user}/"}
+                self.finish({"name": user, "servers": {"": pun, **state.servers}})
+
+    class FakeServer(FakeHubHandler):
+        def post(self, name: str) -> None:
+            body = self.record()
+            if not self.check_token():
+                return
+            if state.fail_next_start:
+                status, message = state.fail_next_start
+                state.fail_next_start = None
+                self.set_status(status)
+                self.finish({"status": status, "message": message})
+                return
+            state.servers[name] = {
+                "name": name,
+                "ready": False,
+                "pending": "spawn",
+                "stopped": False,
+                "url": f"/user/{user}/{name}/",
+                "progress_url": f"/hub/api/users/{user}/servers/{name}/progress",
+                "started": "2025-01-01T10:00:00.000000Z",
+                "last_activity": "2025-01-01T10:00:00.000000Z",
+                "user_options": body["user_options"],
+            }
+            self.set_status(202)
+            self.finish()
+
+        def delete(self, name: str) -> None:
+            body = self.record() or {}
+            if not self.check_token():
+                return
+            if name not in state.servers:
+                self.set_status(404)
+                self.finish({"status": 404, "message": f"{user} has no server named {name}"})
+                return
+            if body.get("remove"):
+                del state.servers[name]
+            else:
+                state.servers[name].update(ready=False, pending=None, stopped=True)
+            self.set_status(204)
+            self.finish()
+
+    return web.Application([(prefix, FakeUser), (prefix + "/servers/([^/]+)", FakeServer)])
+
+
+@pytest.fixture
+def fake_hub(jp_asyncio_loop, monkeypatch) -> FakeHubState:
+    """A FAKE JupyterHub REST API on a random local port (it stands in for the hub's REST API
+    only), and the PUN environment pointing at it as user "alice"."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    state = FakeHubState()
+    sockets = bind_sockets(0, "127.0.0.1")
+    port = sockets[0].getsockname()[1]
+
+    async def start() -> HTTPServer:
+        server = HTTPServer(make_fake_hub_app(state, "alice"))
+        server.add_sockets(sockets)
+        return server
+
+    server = jp_asyncio_loop.run_until_complete(start())
+    monkeypatch.setenv("JUPYTERHUB_API_URL", f"http://127.0.0.1:{port}/hub/api")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "fake-hub-token")
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    yield state
+    server.stop()
+    jp_asyncio_loop.run_until_complete(server.close_all_connections())
+
+
+@pytest.fixture
+def sessions_settings() -> dict:
+    """Extra ``SessionsExtensionApp`` settings; override the fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def sessions_server_config(dashboard_config, sessions_settings, tmp_path, monkeypatch):
+    """Server configuration with the dashboard and the sessions extension, the bundled apps
+    and an empty clusters.d (so the built-in local cluster)."""
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("ONDEMAND_HUB_BUNDLED_APPS", str(repo / "apps"))
+    (tmp_path / "clusters.d").mkdir()
+    monkeypatch.setenv("ONDEMAND_HUB_CLUSTERS_DIR", str(tmp_path / "clusters.d"))
+    config = dashboard_config
+    config.ServerApp.jpserver_extensions["ondemand_sessions"] = True
+    config.SessionsExtensionApp = Config(
+        {"app_dirs": [str(repo / "apps"), str(tmp_path / "site-apps")], **sessions_settings}
+    )
+    return config

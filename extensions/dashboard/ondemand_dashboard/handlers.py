@@ -30,6 +30,8 @@ AUTH_RESOURCE = "ondemand_dashboard"
 NAV_ENTRIES = [
     ("ondemand_dashboard", "dashboard", "Dashboard", "speedometer2", "dashboard"),
     ("ondemand_files", "files", "Files", "folder2-open", "files/fs{home}/"),
+    ("ondemand_sessions", "apps", "Interactive Apps", "grid-3x3-gap", "apps/"),
+    ("ondemand_sessions", "sessions", "My Sessions", "window-stack", "sessions/"),
 ]
 
 #: Bootstrap Icons name per announcement type.

@@ -1,0 +1,203 @@
+"""JSON API of the sessions extension (all under ``{base_url}api/ondemand/sessions``):
+
+* ``GET``: ``{"status": "ok", "sessions": [card, ...]}``, one card per named server.
+* ``POST`` ``{"app": id, "cluster": id?, <field>: value, ...}``: validated here first (400
+  ``{"status": "error", "field": ..., "message": ...}``, nothing sent to the hub), then started
+  through the hub as a new named server ``<app>-<n>``; ``{"status": "ok", "name": ...}``.
+* ``POST .../<name>/stop``: stop (scancel by the spawner); ``POST .../<name>/relaunch``: a new
+  session with the same ``user_options``; ``DELETE .../<name>``: stop and remove.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ondemand_dashboard.api import PortalAPIHandler
+from ondemand_hub.site.apps import App, FormError, validate_options
+
+from .handlers import SessionsMixin
+from .hub import SERVER_NAME, HubClient, HubError, server_name
+
+NAME_RE = r"[a-z][a-z0-9-]{0,29}"
+
+
+def session_state(model: dict[str, Any]) -> str:
+    if model.get("ready"):
+        return "running"
+    if model.get("pending") == "spawn":
+        return "starting"
+    if model.get("pending") == "stop":
+        return "stopping"
+    return "stopped"
+
+
+def session_card(
+    name: str, model: dict[str, Any], apps: dict[str, App], base_url: str, home: str
+) -> dict[str, Any]:
+    """What the My sessions page shows for one hub server model."""
+    options = model.get("user_options") or {}
+    app_id = options.get("app") if isinstance(options.get("app"), str) else None
+    app = apps.get(app_id or "")
+    state = session_state(model)
+    return {
+        "name": name,
+        "app": app_id,
+        "title": app.title if app else (app_id or name),
+        "icon": app.icon if app else "window",
+        "state": state,
+        "message": {
+            "running": "Ready",
+            "starting": "Queued or starting",
+            "stopping": "Stopping",
+            "stopped": "Stopped",
+        }[state],
+        "connect_url": model.get("url") if state == "running" else None,
+        "started": model.get("started"),
+        "last_activity": model.get("last_activity"),
+        "user_options": options,
+        "folder_url": url_path_join(
+            base_url, f"files/fs{quote(home)}/ondemand/sessions/{quote(name)}/"
+        ),
+    }
+
+
+class SessionsAPIBase(SessionsMixin, PortalAPIHandler):
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, HubError):
+            self.set_status(exc.status)
+            self.finish_error(exc.message, exc.field)
+        elif isinstance(exc, FormError):
+            self.set_status(400)
+            self.finish_error(exc.message, exc.field)
+        else:
+            super().write_error(status_code, **kwargs)
+
+    def finish_error(self, message: str, field: str | None = None) -> None:
+        body: dict[str, Any] = {"status": "error", "message": message}
+        if field:
+            body["field"] = field
+        self.set_header("Content-Type", "application/json")
+        self.finish(body)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, HubError | FormError):
+            self.log.info("%s %s: %s", self.request.method, self.request.path, value)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def hub(self) -> HubClient:
+        return HubClient.from_environ(self.current_user.username)
+
+    def taken_names(self, servers: dict[str, Any]) -> set[str]:
+        """Server names in use, and old session folders (never reused)."""
+        taken = set(servers)
+        try:
+            taken.update(os.listdir(os.path.expanduser("~/ondemand/sessions")))
+        except OSError:
+            pass
+        return taken
+
+    async def launch(self, client: HubClient, app_id: str, user_options: dict[str, Any]) -> str:
+        servers = await client.servers()
+        name = server_name(app_id, self.taken_names(servers))
+        await client.start(name, user_options)
+        self.log.info("%s: started session %s (%s)", client.user, name, app_id)
+        return name
+
+    def launched(self, name: str) -> None:
+        urls = self.urls()
+        self.set_status(201)
+        self.finish({"status": "ok", "name": name, "sessions_url": urls["sessions"]})
+
+
+class SessionsHandler(SessionsAPIBase):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        servers = await self.hub().servers()
+        apps = self.sessions_app.apps()
+        home = os.path.expanduser("~")
+        cards = [session_card(n, m, apps, self.base_url, home) for n, m in servers.items()]
+        cards.sort(key=lambda c: (c["started"] or "", c["name"]), reverse=True)
+        self.finish({"status": "ok", "sessions": cards})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.get_json_body()
+        if not isinstance(body, dict):
+            raise FormError("app", "expected a JSON object of form values")
+        options = dict(body)
+        app_id = options.pop("app", None)
+        cluster_id = options.pop("cluster", None)
+        sapp = self.sessions_app
+        app = sapp.apps().get(app_id) if isinstance(app_id, str) else None
+        if app is None:
+            raise FormError("app", f"unknown app {app_id!r}")
+        if sapp.app_missing(app):
+            raise FormError("app", f"{app.title} is not installed on this cluster")
+        if cluster_id is not None and not isinstance(cluster_id, str):
+            raise FormError("cluster", "expected a cluster id")
+        cluster = sapp.cluster(cluster_id)
+        if cluster is None:
+            raise FormError("cluster", f"unknown cluster {cluster_id!r}")
+        partitions = await sapp.partitions(cluster)
+        if partitions is None:
+            # The scheduler did not answer: check everything else; the hub checks again.
+            try:
+                validate_options(app, {k: v for k, v in options.items() if k != "bc_queue"}, [])
+            except FormError as e:
+                if e.field not in ("bc_queue", "bc_num_gpus"):
+                    raise
+        else:
+            validate_options(app, options, partitions)
+        user_options = {"app": app.id, **({"cluster": cluster_id} if cluster_id else {})}
+        user_options.update(options)
+        name = await self.launch(self.hub(), app.id, user_options)
+        sapp.remember_values(
+            self.dashboard_app, app.id, {k: v for k, v in user_options.items() if k != "app"}
+        )
+        self.launched(name)
+
+
+class SessionHandler(SessionsAPIBase):
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        await self.hub().stop(name, remove=True)
+        self.log.info("%s: deleted session %s", self.current_user.username, name)
+        self.finish({"status": "ok"})
+
+
+class SessionActionHandler(SessionsAPIBase):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str, action: str) -> None:
+        client = self.hub()
+        if action == "stop":
+            await client.stop(name)
+            self.log.info("%s: stopped session %s", client.user, name)
+            self.finish({"status": "ok"})
+            return
+        model = (await client.servers()).get(name)
+        if model is None or not SERVER_NAME.fullmatch(name):
+            raise HubError(404, f"No session {name!r}")
+        options = model.get("user_options") or {}
+        app_id = options.get("app")
+        if not isinstance(app_id, str):
+            raise HubError(400, f"Session {name!r} has no app to relaunch")
+        self.launched(await self.launch(client, app_id, dict(options)))
+
+
+default_handlers = [
+    (r"/api/ondemand/sessions", SessionsHandler),
+    (rf"/api/ondemand/sessions/({NAME_RE})", SessionHandler),
+    (rf"/api/ondemand/sessions/({NAME_RE})/(stop|relaunch)", SessionActionHandler),
+]

@@ -1,0 +1,166 @@
+"""The sessions jupyter-server extension: configuration and the site content it reads (apps,
+clusters, live partitions), plus the user's remembered form values."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
+from traitlets import Dict, Float, List, Unicode, default
+
+from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
+from ondemand_dashboard.usersettings import write_user_settings
+from ondemand_hub.scheduler.slurm import Partition, SlurmCommands, parse_partitions, run
+from ondemand_hub.scheduler.status import SchedulerUnavailable
+from ondemand_hub.site.apps import App, load_apps
+from ondemand_hub.site.clusters import Cluster, load_clusters
+
+from . import api, handlers
+from .paths import STATIC_DIR, TEMPLATES_DIR
+
+#: Key of the user's settings file holding the last values of each app's form.
+APP_FORMS_KEY = "app_forms"
+
+
+def bundled_apps_dir() -> str:
+    """``$ONDEMAND_HUB_BUNDLED_APPS``, else ``apps/`` of a source checkout, else
+    ``<prefix>/share/ondemand-hub/apps`` (as the session spawner finds them)."""
+    if os.environ.get("ONDEMAND_HUB_BUNDLED_APPS"):
+        return os.environ["ONDEMAND_HUB_BUNDLED_APPS"]
+    checkout = Path(__file__).resolve().parents[3] / "apps"
+    if checkout.is_dir():
+        return str(checkout)
+    return os.path.join(sys.prefix, "share", "ondemand-hub", "apps")
+
+
+class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
+    """Interactive apps: catalogue, launch forms, "My sessions"."""
+
+    name = "ondemand_sessions"
+    extension_url = "/apps/"
+    load_other_extensions = True
+
+    app_dirs = List(
+        Unicode(),
+        help="""Directories of app directories; a later one's app replaces an earlier one's.
+
+        Must match the hub's ``SlurmSessionSpawner.app_dirs``. The default is the bundled apps
+        then ``/etc/ondemand-hub/apps``.
+        """,
+    ).tag(config=True)
+
+    clusters_dir = Unicode(
+        help="The clusters.d directory (default $ONDEMAND_HUB_CLUSTERS_DIR or "
+        "/etc/ondemand-hub/clusters.d); must match the hub's."
+    ).tag(config=True)
+
+    required_commands = Dict(
+        {"vscode": "code-server", "code-server": "code-server", "desktop": "vncserver"},
+        help="""Per app id, a command the app needs (looked up on PATH, or an absolute path).
+
+        When it is missing the catalogue shows the app as "not installed on this cluster"
+        and its form is not offered, e.g. ``{"vscode": "/opt/code-server/bin/code-server"}``.
+        """,
+    ).tag(config=True)
+
+    partitions_interval = Float(
+        30.0, help="Seconds one sinfo answer (the partitions a form offers) is reused."
+    ).tag(config=True)
+
+    poll_interval = Float(5.0, help="Seconds between refreshes of the My sessions page.").tag(
+        config=True
+    )
+
+    @default("app_dirs")
+    def _default_app_dirs(self) -> list[str]:
+        return [bundled_apps_dir(), "/etc/ondemand-hub/apps"]
+
+    @default("clusters_dir")
+    def _default_clusters_dir(self) -> str:
+        return os.environ.get("ONDEMAND_HUB_CLUSTERS_DIR", "/etc/ondemand-hub/clusters.d")
+
+    @default("template_paths")
+    def _default_template_paths(self) -> list[str]:
+        return [TEMPLATES_DIR, DASHBOARD_TEMPLATES_DIR]
+
+    @default("static_paths")
+    def _default_static_paths(self) -> list[str]:
+        return [STATIC_DIR]
+
+    def initialize_settings(self) -> None:
+        self._partitions: dict[str, tuple[float, list[Partition]]] = {}
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers.default_handlers)
+        self.handlers.extend(api.default_handlers)
+
+    # -- site content ------------------------------------------------------------------------
+
+    def apps(self) -> dict[str, App]:
+        apps, errors = load_apps(self.app_dirs)
+        for error in errors:
+            self.log.warning("apps: %s", error)
+        return apps
+
+    def app_missing(self, app: App) -> str | None:
+        """The missing command that makes ``app`` unavailable here, or None."""
+        command = self.required_commands.get(app.id)
+        if not command:
+            return None
+        if os.path.isabs(command):
+            return None if os.access(command, os.X_OK) else command
+        return None if shutil.which(command) else command
+
+    def clusters(self) -> list[Cluster]:
+        clusters, errors = load_clusters(self.clusters_dir)
+        for error in errors:
+            self.log.warning("clusters.d: %s", error)
+        return [c for c in clusters if not c.hidden]
+
+    def cluster(self, cluster_id: str | None) -> Cluster | None:
+        clusters = self.clusters()
+        if cluster_id is None:
+            return clusters[0] if clusters else None
+        return next((c for c in clusters if c.id == cluster_id), None)
+
+    async def partitions(self, cluster: Cluster) -> list[Partition] | None:
+        """The cluster's partitions ([] for a local cluster), None when sinfo failed."""
+        if cluster.adapter != "slurm":
+            return []
+        cached = self._partitions.get(cluster.id)
+        if cached and time.monotonic() - cached[0] < self.partitions_interval:
+            return cached[1]
+        commands = SlurmCommands(
+            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
+        )
+        try:
+            text = await run(commands.sinfo_partitions(), commands.env(), timeout=30.0)
+        except (SchedulerUnavailable, OSError) as e:
+            self.log.warning("sinfo on %s failed: %s", cluster.id, e)
+            return None
+        parts = parse_partitions(text)
+        self._partitions[cluster.id] = (time.monotonic(), parts)
+        return parts
+
+    # -- remembered form values --------------------------------------------------------------
+
+    def remembered_values(self, dashboard: Any, app_id: str) -> dict[str, Any]:
+        forms = dashboard.read_user_settings().get(APP_FORMS_KEY)
+        values = forms.get(app_id) if isinstance(forms, dict) else None
+        return dict(values) if isinstance(values, dict) else {}
+
+    def remember_values(self, dashboard: Any, app_id: str, values: dict[str, Any]) -> None:
+        """Store the last submitted values of ``app_id``'s form; a failure is only logged."""
+        settings = dashboard.read_user_settings()
+        forms = settings.get(APP_FORMS_KEY)
+        forms = dict(forms) if isinstance(forms, dict) else {}
+        forms[app_id] = values
+        try:
+            write_user_settings(dashboard.settings_path, {**settings, APP_FORMS_KEY: forms})
+        except OSError as e:
+            self.log.warning("Cannot remember the form values of %s: %s", app_id, e)
