@@ -14,7 +14,9 @@ keys of a launch request are the caller's business and must be removed before ca
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -407,3 +409,15 @@ def _check_gpus(app: App, values: dict[str, Any], partitions: Sequence[Partition
     if gpus and (part is None or "gpu" not in part.gres):
         where = f"partition {queue!r}" if part else "this cluster"
         raise FormError("bc_num_gpus", f"The {where} has no GPUs: set GPUs to 0")
+
+
+def bundled_apps_dir() -> str:
+    """The apps shipped with ondemand-hub: ``$ONDEMAND_HUB_BUNDLED_APPS``, else ``apps/`` of a
+    source checkout, else ``<prefix>/share/ondemand-hub/apps`` (where setup.cfg installs them).
+    The hub's session spawner and the PUN's sessions pages both look here."""
+    if os.environ.get("ONDEMAND_HUB_BUNDLED_APPS"):
+        return os.environ["ONDEMAND_HUB_BUNDLED_APPS"]
+    checkout = Path(__file__).resolve().parents[2] / "apps"
+    if checkout.is_dir():
+        return str(checkout)
+    return os.path.join(sys.prefix, "share", "ondemand-hub", "apps")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
@@ -17,7 +15,7 @@ from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
 from ondemand_dashboard.usersettings import write_user_settings
 from ondemand_hub.scheduler.slurm import Partition, SlurmCommands, parse_partitions, run
 from ondemand_hub.scheduler.status import SchedulerUnavailable
-from ondemand_hub.site.apps import App, load_apps
+from ondemand_hub.site.apps import App, bundled_apps_dir, load_apps
 from ondemand_hub.site.clusters import Cluster, load_clusters
 
 from . import api, handlers
@@ -25,17 +23,6 @@ from .paths import STATIC_DIR, TEMPLATES_DIR
 
 #: Key of the user's settings file holding the last values of each app's form.
 APP_FORMS_KEY = "app_forms"
-
-
-def bundled_apps_dir() -> str:
-    """``$ONDEMAND_HUB_BUNDLED_APPS``, else ``apps/`` of a source checkout, else
-    ``<prefix>/share/ondemand-hub/apps`` (as the session spawner finds them)."""
-    if os.environ.get("ONDEMAND_HUB_BUNDLED_APPS"):
-        return os.environ["ONDEMAND_HUB_BUNDLED_APPS"]
-    checkout = Path(__file__).resolve().parents[3] / "apps"
-    if checkout.is_dir():
-        return str(checkout)
-    return os.path.join(sys.prefix, "share", "ondemand-hub", "apps")
 
 
 class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
