@@ -12,7 +12,19 @@ setup-test:
 	bash scripts/setup.sh --test
 	bash scripts/slurm.sh start
 
+# `make run SLURM=1`: also start the single-node Slurm of scripts/slurm.sh and make it a cluster
+# (clusters.d/ondemand.yml, written only if absent). Without SLURM=1 nothing of this happens.
+CLUSTERS_D := /etc/ondemand-hub/clusters.d
 run: setup
+ifeq ($(SLURM),1)
+	bash scripts/slurm.sh start
+	@if [ ! -e $(CLUSTERS_D)/ondemand.yml ]; then \
+	  install -d -m 0755 $(CLUSTERS_D) && \
+	  printf '%s\n' 'v2:' '  metadata:' '    title: "Local Slurm (ondemand)"' \
+	    '  job:' '    adapter: slurm' >$(CLUSTERS_D)/ondemand.yml && \
+	  echo "wrote $(CLUSTERS_D)/ondemand.yml"; \
+	fi
+endif
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
 lint: setup-test

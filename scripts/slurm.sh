@@ -60,7 +60,8 @@ node_name() { hostname -s; }
 
 # The node's state as sinfo prints it, e.g. "idle", "mixed", "down*", "drained", "" if unknown.
 node_state() { sinfo -h -N -n "$(node_name)" -o '%T' 2>/dev/null | head -n1; }
-node_ready() { [[ $(node_state) =~ ^(idle|mixed|allocated|completing)$ ]]; }
+# planned: idle but kept free for a pending job that will start there (the backfill scheduler)
+node_ready() { [[ $(node_state) =~ ^(idle|mixed|allocated|completing|planned)$ ]]; }
 
 install_packages() {
   local missing=() p

@@ -38,8 +38,8 @@ import os
 import pwd
 import sys
 import time
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from jupyterhub.spawner import Spawner, SpawnException
 from traitlets import Float, Integer, List, Unicode, default
@@ -54,7 +54,7 @@ from ..scheduler.slurm import (
 )
 from ..scheduler.slurm import run as run_command
 from ..scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
-from ..site.apps import App, FormError, load_apps, validate_options
+from ..site.apps import App, FormError, bundled_apps_dir, load_apps, validate_options
 from ..site.clusters import Cluster, load_clusters
 from .pun import PUNSpawner
 
@@ -73,15 +73,12 @@ LAUNCHER = (
 )
 
 
-def _bundled_apps_dir() -> str:
-    """The apps shipped with ondemand-hub: ``$ONDEMAND_HUB_BUNDLED_APPS``, else ``apps/`` of a
-    source checkout, else ``<prefix>/share/ondemand-hub/apps`` (where a packaged copy goes)."""
-    if os.environ.get("ONDEMAND_HUB_BUNDLED_APPS"):
-        return os.environ["ONDEMAND_HUB_BUNDLED_APPS"]
-    checkout = Path(__file__).resolve().parents[2] / "apps"
-    if checkout.is_dir():
-        return str(checkout)
-    return os.path.join(sys.prefix, "share", "ondemand-hub", "apps")
+def job_name_of(sbatch_argv: list[str]) -> str:
+    """The ``--job-name=`` of an sbatch argv."""
+    for arg in sbatch_argv:
+        if arg.startswith("--job-name="):
+            return arg.split("=", 1)[1]
+    raise ValueError("sbatch argv without --job-name")
 
 
 def _gone(status: JobStatus) -> bool:
@@ -110,7 +107,7 @@ class SlurmSessionSpawner(Spawner):
 
     @default("app_dirs")
     def _default_app_dirs(self):
-        return [_bundled_apps_dir(), "/etc/ondemand-hub/apps"]
+        return [bundled_apps_dir(), "/etc/ondemand-hub/apps"]
 
     clusters_dir = Unicode(
         help="The clusters.d directory (default $ONDEMAND_HUB_CLUSTERS_DIR or "
@@ -158,6 +155,10 @@ class SlurmSessionSpawner(Spawner):
     log_lines = Integer(20, help="Lines of output.log shown when a job ends early.").tag(
         config=True
     )
+
+    submit_lookups = Integer(
+        3, help="Times squeue is asked for the session's job after a failed sbatch."
+    ).tag(config=True)
 
     @default("start_timeout")
     def _default_start_timeout(self):
@@ -368,6 +369,13 @@ class SlurmSessionSpawner(Spawner):
                 base_env,
                 timeout=self.command_timeout,
             )
+        except SchedulerUnavailable as e:
+            raise SpawnException(
+                f"The session folder could not be made: {e}",
+                reason="submit_failed",
+                status_code=503,
+            ) from None
+        try:
             out = await run_command(
                 self.as_user(*argv),
                 {**base_env, **env},
@@ -376,9 +384,43 @@ class SlurmSessionSpawner(Spawner):
             )
             return parse_sbatch(out)
         except SchedulerUnavailable as e:
+            # sbatch may have timed out or lost the controller's answer *after* the job was
+            # accepted (OOD #3198): adopt that job rather than lose it or submit it twice.
+            message = str(e).lower()
+            definitive = "submission failed" in message and "timed out" not in message
+            job_id = "" if definitive else await self.find_submitted(commands, job_name_of(argv))
+            if job_id:
+                self.log.warning(
+                    "%s/%s: sbatch failed (%s) but job %s was submitted: adopting it",
+                    self.user.name,
+                    self.name,
+                    e,
+                    job_id,
+                )
+                return job_id
             raise SpawnException(
                 f"The job could not be submitted: {e}", reason="submit_failed", status_code=503
             ) from None
+
+    async def find_submitted(self, commands: SlurmCommands, job_name: str) -> str:
+        """The newest queued or running job of this user called ``job_name``, or "" (none, or
+        the scheduler does not answer). Asked ``submit_lookups`` times, a second apart: a job
+        accepted at the very end of a timed-out sbatch may be listed a moment later."""
+        argv = commands.argv(
+            "squeue", "-h", "-o", "%i", "-t", "PD,CF,R", "-u", self.user.name, "-n", job_name
+        )
+        for attempt in range(self.submit_lookups):
+            if attempt:
+                await asyncio.sleep(1)
+            try:
+                out = await run_command(argv, commands.env(), timeout=self.command_timeout)
+            except SchedulerUnavailable as e:
+                self.log.warning("%s/%s: squeue -n %s: %s", self.user.name, self.name, job_name, e)
+                continue
+            ids = [line.strip() for line in out.splitlines() if line.strip().isdigit()]
+            if ids:
+                return max(ids, key=int)
+        return ""
 
     async def start(self):
         app, cluster, values = await self.validated_options()
@@ -387,9 +429,17 @@ class SlurmSessionSpawner(Spawner):
         self.job_id, self.cluster_id = job_id, cluster.id
         self.persist_state()
         self.log.info("%s/%s: submitted Slurm job %s", self.user.name, self.name, job_id)
-        cache = self.status_cache(cluster)
         self.phase = "queued"
-        while True:
+        return await self._wait_for_server(self.status_cache(cluster))
+
+    async def _wait_for_server(
+        self, cache: StatusCache, deadline: float | None = None
+    ) -> tuple[str, int] | None:
+        """Wait until the job runs and its launcher has written its port: ``(node, port)``.
+        A job that ends first raises the spawn's error with its own output; past ``deadline``
+        (monotonic) the answer is None."""
+        job_id = self.job_id
+        while deadline is None or time.monotonic() < deadline:
             status = await cache.status(job_id)
             if status is not None and _gone(status):
                 await cache.refresh(force=True)  # a brand-new job may not be listed yet
@@ -404,6 +454,44 @@ class SlurmSessionSpawner(Spawner):
                     self.phase = "up"
                     return (self.ip, self.port)
             await asyncio.sleep(1)
+        return None
+
+    async def get_url(self):
+        """Asked by JupyterHub at startup for every server that ``poll()`` says is alive.
+
+        A session whose spawn was still pending when the hub stopped (job queued, or running
+        but its server not up yet) is *re-adopted* here: wait (up to ``start_timeout``) for the
+        job to run and write its port, then answer the job's real address, which JupyterHub
+        stores and routes. If the job ends first, or is still queued at the deadline, the stored
+        address is returned: JupyterHub then finds nothing there within ``http_timeout`` and
+        stops the server, which cancels the job (stop()). Never raises: an exception here would
+        fail the hub's whole startup check.
+        """
+        stored = self.server.url
+        if not self.job_id:
+            return stored
+        try:
+            cache = self.status_cache(self._cluster_for_state())
+            deadline = time.monotonic() + self.start_timeout
+            self.phase = "queued"
+            address = await self._wait_for_server(cache, deadline)
+        except SpawnException as e:
+            self.log.warning("%s/%s: not re-adopted: %s", self.user.name, self.name, e)
+            return stored
+        except Exception:
+            self.log.exception("%s/%s: not re-adopted", self.user.name, self.name)
+            return stored
+        if address is None:
+            self.log.warning(
+                "%s/%s: job %s not up %s s after the hub started",
+                self.user.name,
+                self.name,
+                self.job_id,
+                self.start_timeout,
+            )
+            return stored
+        url = urlsplit(stored)
+        return urlunsplit(url._replace(netloc=f"{address[0]}:{address[1]}"))
 
     async def _ended_early(self, status: JobStatus):
         tail = await self.log_tail()

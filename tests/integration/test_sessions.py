@@ -1,7 +1,10 @@
 """Interactive sessions end to end: a real hub, the real single-node Slurm, real accounts.
 Alice launches JupyterLab through the REST API, reaches it through the proxy, Bob cannot, and
-deleting the server cancels the job; a refused option submits nothing."""
+deleting the server cancels the job; a refused option submits nothing; a job that dies before
+its app is up fails the spawn with its own output; a hub restart keeps a running and a queued
+session (docs/sessions.md)."""
 
+import json
 import os
 import shutil
 import time
@@ -25,16 +28,28 @@ def session_hub(accounts):
     (clusters / "hpc.yml").write_text(
         "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
     )
+    # The bundled apps, plus a test-only one whose script fails at once.
+    apps = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-apps")
+    shutil.rmtree(apps, ignore_errors=True)
+    shutil.copytree(REPO / "apps", apps)
+    boom = apps / "boom"
+    shutil.copytree(REPO / "apps" / "jupyter", boom)
+    (boom / "script.sh.j2").write_text(
+        '#!/bin/bash\necho "boom: module not found ({{ app_id }})" >&2\nexit 1\n'
+    )
+    (boom / "manifest.yml").write_text("title: Boom\ndescription: fails at once\n")
     env = {
         "ONDEMAND_HUB_CLUSTERS_DIR": str(clusters),
-        "ONDEMAND_HUB_BUNDLED_APPS": str(REPO / "apps"),
+        "ONDEMAND_HUB_BUNDLED_APPS": str(apps),
     }
     try:
         with running_hub("sessions", env=env) as hub:
             yield hub
     finally:
-        run("scancel", "-u", ALICE, "--name=ondemand-jupyter-lab1", check=False)
+        for name in ("lab1", "run1", "queued1"):
+            run("scancel", "-u", ALICE, f"--name=ondemand-jupyter-{name}", check=False)
         shutil.rmtree(clusters, ignore_errors=True)
+        shutil.rmtree(apps, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +137,100 @@ def test_alice_launches_jupyter_reaches_it_bob_cannot_delete_cancels(session_hub
     assert r.status_code in (202, 204), r.text
     wait_for(lambda: job_id not in jobs_named("ondemand-jupyter-lab1"), 20, "job gone", hub)
     wait_for(lambda: not server_model(hub, token, "lab1"), 20, "server stopped", hub)
+
+
+def launch(hub, token, name, **options):
+    r = requests.post(
+        f"{hub.url}/hub/api/users/{ALICE}/servers/{name}",
+        json={"user_options": {"app": "jupyter", "bc_num_hours": 1, **options}},
+        headers=token,
+        timeout=30,
+    )
+    assert r.status_code in (201, 202), r.text
+
+
+def failed_progress_message(hub, token, name) -> str:
+    events = []
+    with requests.get(
+        f"{hub.url}/hub/api/users/{ALICE}/servers/{name}/progress",
+        headers=token,
+        stream=True,
+        timeout=60,
+    ) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("failed") or events[-1].get("ready"):
+                    break
+    assert events and events[-1].get("failed"), events
+    return events[-1]["message"]
+
+
+def test_a_job_that_dies_before_its_app_is_up_fails_with_its_own_output(session_hub, alice):
+    hub = session_hub
+    _s, token = alice
+    r = requests.post(
+        f"{hub.url}/hub/api/users/{ALICE}/servers/boom1",
+        json={"user_options": {"app": "boom"}},
+        headers=token,
+        timeout=30,
+    )
+    # A spawn that fails within JupyterHub's slow_spawn_timeout (10 s) answers the POST with
+    # the error; a slower one answers 202 and the progress stream ends with it.
+    if r.status_code == 500:
+        message = r.json()["message"]
+    else:
+        assert r.status_code == 202, r.text
+        message = failed_progress_message(hub, token, "boom1")
+    assert "boom: module not found (boom)" in message, message
+    assert "before its server was up" in message, message
+    wait_for(lambda: not server_model(hub, token, "boom1"), 20, "failed server removed", hub)
+
+
+def reach(s, base) -> int:
+    """Through the proxy: a page first (the OAuth dance sets the server's cookie), then the
+    server's API; the API's status code."""
+    r = s.get(f"{base}/files/output.log", timeout=30)
+    assert r.status_code == 200 and "ondemand-hub: starting" in r.text, (r.status_code, r.url)
+    r = s.get(f"{base}/api/status", timeout=30)
+    assert r.url == f"{base}/api/status", r.url
+    return r.status_code
+
+
+def test_hub_restart_keeps_a_running_and_a_queued_session(session_hub, alice):
+    """One CPU for run1, two for queued1 on a two-CPU node: queued1 waits for run1. The hub
+    stops (cleanup_servers = False) and starts again: both jobs keep their ids, run1 is routed
+    again, queued1 is re-adopted (pending "check") and comes up once run1 is deleted."""
+    hub = session_hub
+    s, token = alice
+    launch(hub, token, "run1", bc_num_slots=1)
+    wait_for(lambda: (server_model(hub, token, "run1") or {}).get("ready"), 60, "run1 up", hub)
+    launch(hub, token, "queued1", bc_num_slots=2)
+    queued = wait_for(lambda: jobs_named("ondemand-jupyter-queued1"), 15, "queued1 job", hub)
+    (run_id,) = jobs_named("ondemand-jupyter-run1")
+    (queued_id,) = queued
+    assert queued[queued_id] == "PENDING"
+
+    hub.stop()
+    assert jobs_named("ondemand-jupyter-run1") == {run_id: "RUNNING"}
+    assert jobs_named("ondemand-jupyter-queued1") == {queued_id: "PENDING"}
+    hub.start()
+
+    wait_for(lambda: (server_model(hub, token, "run1") or {}).get("ready"), 30, "run1", hub)
+    base = f"{hub.url}/user/{ALICE}/run1"
+    assert reach(s, base) == 200
+    model = server_model(hub, token, "queued1")
+    assert model and not model["ready"] and model["pending"] == "check", model
+    assert jobs_named("ondemand-jupyter-queued1") == {queued_id: "PENDING"}
+
+    r = requests.delete(f"{hub.url}/hub/api/users/{ALICE}/servers/run1", headers=token, timeout=60)
+    assert r.status_code in (202, 204), r.text
+    wait_for(lambda: (server_model(hub, token, "queued1") or {}).get("ready"), 60, "adopt", hub)
+    assert jobs_named("ondemand-jupyter-queued1") == {queued_id: "RUNNING"}
+    assert reach(s, f"{hub.url}/user/{ALICE}/queued1") == 200
+
+    r = requests.delete(
+        f"{hub.url}/hub/api/users/{ALICE}/servers/queued1", headers=token, timeout=60
+    )
+    assert r.status_code in (202, 204), r.text
+    wait_for(lambda: not jobs_named("ondemand-jupyter-queued1"), 20, "queued1 cancelled", hub)

@@ -198,3 +198,140 @@ def test_one_status_cache_per_cluster_for_all_sessions(clusters_dir):
     a, b = make_spawner(clusters_dir, {}, "lab1"), make_spawner(clusters_dir, {}, "lab2")
     cluster = a.cluster(None)
     assert a.status_cache(cluster) is b.status_cache(cluster)
+
+
+class FakeSlurmRunner:
+    """Stands in for ``ondemand_hub.spawners.session.run_command``: records every argv and
+    answers ``sbatch`` with ``sbatch_error`` (a SchedulerUnavailable) or a job id, and the
+    job-name ``squeue`` lookup with ``listed`` (one answer per call, the last one repeated)."""
+
+    def __init__(self, sbatch_error=None, listed=("",)):
+        self.sbatch_error = sbatch_error
+        self.listed = list(listed)
+        self.calls: list[list[str]] = []
+
+    def count(self, command: str) -> int:
+        return sum(1 for argv in self.calls if command in argv)
+
+    async def __call__(self, argv, env, timeout=30.0, stdin=None):
+        argv = list(argv)
+        self.calls.append(argv)
+        if "sbatch" in argv:
+            if self.sbatch_error:
+                raise SchedulerUnavailable(self.sbatch_error)
+            return "101\n"
+        if "squeue" in argv:
+            return self.listed.pop(0) if len(self.listed) > 1 else self.listed[0]
+        return ""  # install -d
+
+
+def submitting_spawner(clusters_dir, monkeypatch, runner):
+    from ondemand_hub.spawners import session
+
+    monkeypatch.setattr(session, "run_command", runner)
+    spawner = make_spawner(clusters_dir, {"app": "jupyter"})
+    spawner.session_dir = lambda: "/home/odt-alice/ondemand/sessions/lab1"
+    spawner.get_env = lambda: {
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api",
+        "JUPYTERHUB_SERVICE_PREFIX": "/user/odt-alice/lab1/",
+        "JUPYTERHUB_API_TOKEN": "secret",
+    }
+    return spawner
+
+
+async def submit(spawner):
+    app, cluster, values = await spawner.validated_options()
+    return await spawner.submit(app, cluster, values)
+
+
+async def test_a_timed_out_sbatch_whose_job_exists_adopts_it_and_submits_once(
+    clusters_dir, monkeypatch
+):
+    runner = FakeSlurmRunner("sbatch timed out after 30.0 s", listed=["", "555\n"])
+    spawner = submitting_spawner(clusters_dir, monkeypatch, runner)
+    spawner.submit_lookups = 3
+    assert await submit(spawner) == "555"
+    assert runner.count("sbatch") == 1  # never submitted twice
+    lookup = [argv for argv in runner.calls if "squeue" in argv][0]
+    assert lookup[lookup.index("-n") + 1] == "ondemand-jupyter-lab1"
+    assert lookup[lookup.index("-u") + 1] == "odt-alice"
+
+
+async def test_a_timed_out_sbatch_without_a_job_fails_and_does_not_resubmit(
+    clusters_dir, monkeypatch
+):
+    runner = FakeSlurmRunner("Batch job submission failed: Socket timed out on send/recv")
+    spawner = submitting_spawner(clusters_dir, monkeypatch, runner)
+    spawner.submit_lookups = 2
+    with pytest.raises(SpawnException) as info:
+        await submit(spawner)
+    assert info.value.status_code == 503 and "timed out" in info.value.log_message
+    assert runner.count("sbatch") == 1 and runner.count("squeue") == 2
+
+
+async def test_a_refused_submission_is_not_looked_up(clusters_dir, monkeypatch):
+    runner = FakeSlurmRunner("Batch job submission failed: Invalid account")
+    spawner = submitting_spawner(clusters_dir, monkeypatch, runner)
+    with pytest.raises(SpawnException):
+        await submit(spawner)
+    assert runner.count("squeue") == 0
+
+
+async def test_a_good_sbatch_is_one_call(clusters_dir, monkeypatch):
+    runner = FakeSlurmRunner()
+    spawner = submitting_spawner(clusters_dir, monkeypatch, runner)
+    assert await submit(spawner) == "101"
+    assert runner.count("sbatch") == 1 and runner.count("squeue") == 0
+
+
+def restarted_spawner(clusters_dir, monkeypatch, states):
+    """A spawner as JupyterHub rebuilds it at startup: state loaded, server from the DB; the
+    scheduler answers ``states`` one query after another."""
+    answers = list(states)
+
+    async def query():
+        return {"42": answers.pop(0) if len(answers) > 1 else answers[0]}
+
+    spawner = make_spawner(clusters_dir, {})
+    spawner.load_state({"job_id": "42", "cluster": "hpc"})
+    stored = SimpleNamespace(url="http://127.0.0.1:49999/user/odt-alice/lab1/")
+    monkeypatch.setattr(SlurmSessionSpawner, "server", property(lambda self: stored))
+    cache = StatusCache(query, interval=0)
+    spawner.status_cache = lambda cluster: cache
+    return spawner
+
+
+async def test_a_spawn_pending_across_a_restart_is_readopted(clusters_dir, monkeypatch):
+    monkeypatch.setattr("asyncio.sleep", _no_sleep)
+    spawner = restarted_spawner(
+        clusters_dir,
+        monkeypatch,
+        [JobStatus("42", "PENDING"), JobStatus("42", "RUNNING", node="n1")],
+    )
+
+    async def read_port():
+        return 40123
+
+    spawner.read_port = read_port
+    assert await spawner.poll() is None  # queued: alive, so JupyterHub asks get_url()
+    assert await spawner.get_url() == "http://n1:40123/user/odt-alice/lab1/"
+
+
+async def test_a_job_that_ends_during_readoption_keeps_the_stored_url(clusters_dir, monkeypatch):
+    monkeypatch.setattr("asyncio.sleep", _no_sleep)
+    spawner = restarted_spawner(clusters_dir, monkeypatch, [JobStatus("42", "FAILED")])
+    spawner.persist_state = lambda: None
+
+    async def log_tail():
+        return "boom"
+
+    spawner.log_tail = log_tail
+    assert await spawner.get_url() == "http://127.0.0.1:49999/user/odt-alice/lab1/"
+    assert spawner.job_id == ""
+
+
+_real_sleep = __import__("asyncio").sleep
+
+
+async def _no_sleep(seconds, *args):
+    await _real_sleep(0)
