@@ -3,7 +3,7 @@
 VENV := /opt/ondemand-hub/venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup setup-test run test lint bench-spawn bench-files
+.PHONY: setup setup-test run test lint bench-spawn bench-files bench-sessions
 
 setup:
 	bash scripts/setup.sh
@@ -39,3 +39,6 @@ bench-spawn: setup-test
 
 bench-files: setup-test
 	$(PY) bench/files.py
+
+bench-sessions: setup-test
+	$(PY) bench/sessions.py

@@ -68,5 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     singleuser_main(argv=make_server_argv(args.sock, extra))
 
 
+def session_main(argv: list[str] | None = None) -> None:
+    """ondemand-session-server: plain jupyterhub-singleuser for an app session in a Slurm job
+    (no portal extensions), started without the slow optional import."""
+    skip_slow_optional_imports()
+    from jupyterhub.singleuser import main as singleuser_main
+
+    singleuser_main(argv=sys.argv[1:] if argv is None else argv)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -66,15 +66,17 @@ class StatusCache:
         self.calls = 0
         self._inflight: asyncio.Future | None = None
 
-    def fresh(self) -> bool:
-        return self.fetched_at is not None and self.clock() - self.fetched_at < self.interval
+    def fresh(self, max_age: float | None = None) -> bool:
+        limit = self.interval if max_age is None else min(self.interval, max_age)
+        return self.fetched_at is not None and self.clock() - self.fetched_at < limit
 
-    async def refresh(self, force: bool = False) -> None:
-        """Query the scheduler unless the cache is fresh; join a query already running."""
+    async def refresh(self, force: bool = False, max_age: float | None = None) -> None:
+        """Query the scheduler unless the cache is fresh (younger than ``interval``, or than
+        ``max_age`` for a caller in a hurry); join a query already running."""
         if self._inflight is not None:
             await asyncio.shield(self._inflight)
             return
-        if self.fresh() and not force:
+        if self.fresh(max_age) and not force:
             return
         self._inflight = asyncio.ensure_future(self._query())
         try:
@@ -93,12 +95,13 @@ class StatusCache:
             self.error, self.jobs = None, jobs
         self.fetched_at = self.clock()
 
-    async def status(self, job_id: str) -> JobStatus | None:
+    async def status(self, job_id: str, max_age: float | None = None) -> JobStatus | None:
         """The job's status; ``None`` while the scheduler is unavailable (unknown, not gone).
 
-        A job the scheduler no longer lists comes back with state ``NOTFOUND``.
+        A job the scheduler no longer lists comes back with state ``NOTFOUND``. Spawns waiting
+        for their job pass a short ``max_age``: still one query for all of them together.
         """
-        await self.refresh()
+        await self.refresh(max_age=max_age)
         if self.error is not None:
             return None
         return self.jobs.get(job_id) or JobStatus(job_id=job_id, state="NOTFOUND")

@@ -59,3 +59,13 @@ def test_state_groups():
     assert JobStatus("1", "PENDING").is_pending and not JobStatus("1", "PENDING").is_running
     assert JobStatus("1", "COMPLETING").is_running
     assert not JobStatus("1", "FAILED").is_running and not JobStatus("1", "FAILED").is_pending
+
+
+async def test_a_starting_session_may_ask_for_a_younger_answer_still_shared():
+    cache, clock = make_cache({"1": JobStatus("1", "PENDING")})
+    await cache.status("1")
+    clock.now += 0.5
+    await cache.status("1")  # a plain poll: the 10 s answer is still good
+    assert cache.calls == 1
+    await asyncio.gather(*(cache.status("1", max_age=0.25) for _ in range(50)))
+    assert cache.calls == 2  # one fresh query for every hurried caller together
