@@ -615,12 +615,13 @@ class PortalSpawner(Spawner):
         target = SlurmSessionSpawner if orm_spawner is not None and orm_spawner.name else PUNSpawner
         return target(*args, **kwargs)
 
-    # Never reached (``__new__`` returns another class); JupyterHub requires them on a Spawner.
+    # JupyterHub refuses a Spawner subclass without these (Spawner.__init_subclass__); they are
+    # never called, since __new__ returns an object of another class.
     async def start(self):
-        raise NotImplementedError
+        raise RuntimeError("PortalSpawner is never instantiated")
 
     async def stop(self, now=False):
-        raise NotImplementedError
+        raise RuntimeError("PortalSpawner is never instantiated")
 
     async def poll(self):
-        raise NotImplementedError
+        raise RuntimeError("PortalSpawner is never instantiated")
