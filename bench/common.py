@@ -3,6 +3,7 @@ writing one benchmark's section of docs/benchmarks.md without touching the other
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import sys
@@ -62,3 +63,19 @@ def machine() -> str:
         f"Linux {platform.release()}, Debian {debian}, Python {platform.python_version()}, "
         f"JupyterHub {versions[0]}, jupyter_server {versions[1]}, nginx {nginx}"
     )
+
+
+def run_header(command: str, make_target: str, machine_extra: str = "") -> str:
+    """The lines that open a benchmark's results: command, date, machine, code version."""
+    return (
+        f"* Command: `{PYTHON} {command}` (`make {make_target}`)\n"
+        f"* Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n"
+        f"* Machine: {machine()}{machine_extra}\n* Code: {git_describe()}\n\n"
+    )
+
+
+def write_results(module_doc: str, title: str, begin: str, end: str, text: str) -> None:
+    """Write one benchmark's section: its module docstring (up to "Run as root") and results."""
+    doc = module_doc.split("\n\n", 1)[1].split("\nRun as root")[0]
+    write_docs_section(begin, end, f"## {title}\n\n{doc}\n\n### Results\n\n{text}")
+    print("wrote docs/benchmarks.md")

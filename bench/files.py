@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import json
 import os
 import pwd
@@ -40,7 +39,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 sys.path.insert(0, str(BENCH))
 
-from common import PYTHON, git_describe, machine, write_docs_section  # noqa: E402
+from common import PYTHON, run_header, write_results  # noqa: E402
 
 from harness import Hub, ensure_account, free_port, make_state_dir, run, stage  # noqa: E402
 
@@ -343,17 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = run_benchmark(args)
     table = report(results)
-    header = (
-        f"* Command: `{PYTHON} bench/files.py"
-        f"{' --write-docs' if args.write_docs else ''}` (`make bench-files`)\n"
-        f"* Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n"
-        f"* Machine: {machine()}\n* Code: {git_describe()}\n\n"
+    header = run_header(
+        f"bench/files.py{' --write-docs' if args.write_docs else ''}", "bench-files"
     )
     print("\n" + header + table)
     if args.write_docs:
-        doc = __doc__.split("\n\n", 1)[1].split("\nRun as root")[0]
-        write_docs_section(BEGIN, END, f"## Files\n\n{doc}\n\n### Results\n\n{header}{table}")
-        print("wrote docs/benchmarks.md")
+        write_results(__doc__, "Files", BEGIN, END, header + table)
     return 0
 
 

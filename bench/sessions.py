@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
 import shutil
 import statistics
@@ -51,7 +50,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 sys.path.insert(0, str(BENCH))
 
-from common import PYTHON, git_describe, machine, write_docs_section  # noqa: E402
+from common import run_header, write_results  # noqa: E402
 
 from harness import REPO, Hub, ensure_account, make_state_dir, run  # noqa: E402
 
@@ -325,19 +324,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(clusters, ignore_errors=True)
     table = report(ours, anchor, polls, args.sessions)
-    header = (
-        f"* Command: `{PYTHON} bench/sessions.py"
-        f"{f' --runs {args.runs}' if args.runs != 5 else ''}"
-        f"{' --write-docs' if args.write_docs else ''}` (`make bench-sessions`)\n"
-        f"* Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n"
-        f"* Machine: {machine()}, Slurm {run('sinfo', '-V').stdout.split()[-1]}, "
-        f"batchspawner {__import__('batchspawner').__version__}\n* Code: {git_describe()}\n\n"
+    command = (
+        f"bench/sessions.py{f' --runs {args.runs}' if args.runs != 5 else ''}"
+        f"{' --write-docs' if args.write_docs else ''}"
     )
+    extra = (
+        f", Slurm {run('sinfo', '-V').stdout.split()[-1]}, "
+        f"batchspawner {__import__('batchspawner').__version__}"
+    )
+    header = run_header(command, "bench-sessions", extra)
     print("\n" + header + table)
     if args.write_docs:
-        doc = __doc__.split("\n\n", 1)[1].split("\nRun as root")[0]
-        write_docs_section(BEGIN, END, f"## Sessions\n\n{doc}\n\n### Results\n\n{header}{table}")
-        print("wrote docs/benchmarks.md")
+        write_results(__doc__, "Sessions", BEGIN, END, header + table)
     return 0
 
 
