@@ -15,12 +15,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 #: The jupyter-server extensions every PUN loads (by module name; the hub side never imports them).
 PUN_EXTENSIONS = ("ondemand_dashboard", "ondemand_files", "ondemand_sessions")
+#: Extensions installed in the same venv for the app sessions (JupyterLab and what it enables)
+#: that the PUN does not serve: they would cost every logged-in user memory and start time.
+SESSION_ONLY_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "notebook_shim")
 
 
 def make_server_argv(sock: str, extra: list[str]) -> list[str]:
     """Command-line config for jupyterhub-singleuser inside a PUN."""
     argv = [f"--ServerApp.sock={sock}", "--ServerApp.sock_mode=0600"]
     argv += [f"--ServerApp.jpserver_extensions={name}=True" for name in PUN_EXTENSIONS]
+    argv += [f"--ServerApp.jpserver_extensions={name}=False" for name in SESSION_ONLY_EXTENSIONS]
     return argv + extra
 
 
