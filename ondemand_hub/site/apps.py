@@ -421,3 +421,9 @@ def bundled_apps_dir() -> str:
     if checkout.is_dir():
         return str(checkout)
     return os.path.join(sys.prefix, "share", "ondemand-hub", "apps")
+
+
+def default_app_dirs() -> list[str]:
+    """Where the hub's spawner and the PUN's pages look for apps by default: the bundled ones,
+    then the site's, which replace a bundled app of the same id."""
+    return [bundled_apps_dir(), "/etc/ondemand-hub/apps"]

@@ -21,6 +21,7 @@ one built-in cluster, ``local``. Unknown keys are errors naming the file and the
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,12 @@ class Cluster:
     bin_dir: str | None = None
     conf: str | None = None
     hidden: bool = False
+
+
+def default_clusters_dir() -> str:
+    """``$ONDEMAND_HUB_CLUSTERS_DIR``, else ``/etc/ondemand-hub/clusters.d``: the default of both
+    the hub's session spawner and the PUN's sessions pages."""
+    return os.environ.get("ONDEMAND_HUB_CLUSTERS_DIR", "/etc/ondemand-hub/clusters.d")
 
 
 LOCAL_CLUSTER = Cluster(id="local", title="This portal host", adapter="local")

@@ -54,8 +54,8 @@ from ..scheduler.slurm import (
 )
 from ..scheduler.slurm import run as run_command
 from ..scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
-from ..site.apps import App, FormError, bundled_apps_dir, load_apps, validate_options
-from ..site.clusters import Cluster, load_clusters
+from ..site.apps import App, FormError, default_app_dirs, load_apps, validate_options
+from ..site.clusters import Cluster, default_clusters_dir, load_clusters
 from .pun import PUNSpawner
 
 _PASSED_ENV_PREFIX = "JUPYTERHUB_"
@@ -107,7 +107,7 @@ class SlurmSessionSpawner(Spawner):
 
     @default("app_dirs")
     def _default_app_dirs(self):
-        return [bundled_apps_dir(), "/etc/ondemand-hub/apps"]
+        return default_app_dirs()
 
     clusters_dir = Unicode(
         help="The clusters.d directory (default $ONDEMAND_HUB_CLUSTERS_DIR or "
@@ -116,7 +116,7 @@ class SlurmSessionSpawner(Spawner):
 
     @default("clusters_dir")
     def _default_clusters_dir(self):
-        return os.environ.get("ONDEMAND_HUB_CLUSTERS_DIR", "/etc/ondemand-hub/clusters.d")
+        return default_clusters_dir()
 
     singleuser_command = Unicode(
         help="""Absolute path of the single-user server on the compute nodes: jupyterhub-singleuser

@@ -15,8 +15,8 @@ from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
 from ondemand_dashboard.usersettings import write_user_settings
 from ondemand_hub.scheduler.slurm import Partition, SlurmCommands, parse_partitions, run
 from ondemand_hub.scheduler.status import SchedulerUnavailable
-from ondemand_hub.site.apps import App, bundled_apps_dir, load_apps
-from ondemand_hub.site.clusters import Cluster, load_clusters
+from ondemand_hub.site.apps import App, default_app_dirs, load_apps
+from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
 
 from . import api, handlers
 from .paths import STATIC_DIR, TEMPLATES_DIR
@@ -65,11 +65,11 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     @default("app_dirs")
     def _default_app_dirs(self) -> list[str]:
-        return [bundled_apps_dir(), "/etc/ondemand-hub/apps"]
+        return default_app_dirs()
 
     @default("clusters_dir")
     def _default_clusters_dir(self) -> str:
-        return os.environ.get("ONDEMAND_HUB_CLUSTERS_DIR", "/etc/ondemand-hub/clusters.d")
+        return default_clusters_dir()
 
     @default("template_paths")
     def _default_template_paths(self) -> list[str]:
