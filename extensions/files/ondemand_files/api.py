@@ -35,7 +35,6 @@ from .transfer import (
     UploadSession,
     check_chunk_size,
     parse_content_range,
-    trusted_body_file,
 )
 
 
@@ -267,12 +266,7 @@ class UploadSessionHandler(FilesAPIHandler):
         uploads.claim(session)
         self.session = session
         if byte_range is not None:
-            self.body_file = trusted_body_file(
-                self.request.headers.get("X-Ondemand-Body-File"),
-                self.from_nginx,
-                self.files_app.body_file_dir,
-                self.request.headers.get("X-Ondemand-Body-Length"),
-            )
+            self.body_file = self.nginx_body_file()
             self.writer = ChunkWriter(session, *byte_range)
             self.request.connection.set_max_body_size(byte_range[1] - byte_range[0] + 1)
 

@@ -16,6 +16,7 @@ from tornado.ioloop import IOLoop
 
 from .errors import FilesError, error_from_oserror
 from .paths import parse_path, quote_path
+from .transfer import trusted_body_file
 
 if TYPE_CHECKING:
     from .app import FilesExtensionApp
@@ -72,6 +73,17 @@ class FilesHandlerMixin:
         """Whether the PUN's nginx proxied this request (it sets the header, overwriting any
         a client sent), so X-Accel-Redirect and body files may be used."""
         return bool(self.request.headers.get("X-Ondemand-Nginx") == "1")
+
+    def nginx_body_file(self) -> str | None:
+        """The file nginx wrote this request's body to, when it did and may be believed
+        (:func:`~.transfer.trusted_body_file`); None when the body comes with the request."""
+        headers = self.request.headers
+        return trusted_body_file(
+            headers.get("X-Ondemand-Body-File"),
+            self.from_nginx,
+            self.files_app.body_file_dir,
+            headers.get("X-Ondemand-Body-Length"),
+        )
 
     def wants_json(self) -> bool:
         """Whether the client asked for JSON (``Accept: application/json``)."""

@@ -34,7 +34,7 @@ from .editor import ace_mode
 from .errors import BadRequest, FilesError, error_from_oserror
 from .listing import ListingQuery, file_info, list_directory, parse_listing_query
 from .paths import breadcrumbs, display, parent_of
-from .transfer import StreamingUpload, adopt_file, trusted_body_file
+from .transfer import StreamingUpload, adopt_file
 
 #: Bytes read per step when Python itself sends a file (no nginx in front).
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -133,13 +133,7 @@ class DirectoryPageHandler(FilesPageHandler):
         await self.check_may_write()
         dest = self.resolve(self.path_args[0], follow=False)
         overwrite = self.get_query_argument("overwrite", "0") == "1"
-        headers = self.request.headers
-        self.body_file = trusted_body_file(
-            headers.get("X-Ondemand-Body-File"),
-            self.from_nginx,
-            self.files_app.body_file_dir,
-            headers.get("X-Ondemand-Body-Length"),
-        )
+        self.body_file = self.nginx_body_file()
         if self.body_file is None:
             self.request.connection.set_max_body_size(MAX_STREAMED_UPLOAD)
             self.upload = await self.in_thread(StreamingUpload, dest, overwrite)
