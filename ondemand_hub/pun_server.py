@@ -17,7 +17,13 @@ from urllib.parse import urlsplit, urlunsplit
 PUN_EXTENSIONS = ("ondemand_dashboard", "ondemand_files", "ondemand_sessions")
 #: Extensions installed in the same venv for the app sessions (JupyterLab and what it enables)
 #: that the PUN does not serve: they would cost every logged-in user memory and start time.
-SESSION_ONLY_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "notebook_shim")
+SESSION_ONLY_EXTENSIONS = (
+    "jupyterlab",
+    "jupyter_lsp",
+    "notebook_shim",
+    "jupyter_server_proxy",
+    "jupyter_remote_desktop_proxy",
+)
 
 
 def make_server_argv(sock: str, extra: list[str]) -> list[str]:

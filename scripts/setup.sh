@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=/opt/ondemand-hub
 APT_PACKAGES=(nginx sudo python3 python3-venv python3-dev nodejs npm libpam0g passwd procps curl)
+# the Desktop app's compute-node side (this machine is its own compute node): TigerVNC, Xfce
+APT_PACKAGES+=(tigervnc-standalone-server tigervnc-tools xfce4-session xfwm4 xfce4-panel
+  xfdesktop4 xfce4-terminal dbus-x11 xfonts-base)
 [ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-dejavu-core)
 
 missing=()
