@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .status import JobStatus, SchedulerUnavailable
 
 #: squeue fields, in order; the job name (%j) last, so a '|' in it cannot shift the others.
-SQUEUE_FORMAT = "%i|%T|%r|%u|%a|%P|%D|%C|%m|%l|%M|%L|%V|%S|%e|%N|%B|%j"
+#: %Q (priority) orders the queue: see queue_position().
+SQUEUE_FORMAT = "%i|%T|%r|%u|%a|%P|%D|%C|%m|%l|%M|%L|%V|%S|%e|%N|%B|%Q|%j"
+#: ``squeue --start`` fields: id, state, expected start, reason, scheduled nodes, name (last).
+SQUEUE_START_FORMAT = "%i|%T|%S|%r|%Y|%j"
 SINFO_PARTITIONS_FORMAT = "%R|%P|%a|%l|%L|%D|%T|%c|%m|%C|%G|%N"
 
 #: Pending reasons in plain words (Slurm's codes: squeue(1) "JOB REASON CODES").
@@ -58,12 +62,15 @@ def _none(value: str) -> str:
     return "" if value in ("(null)", "n/a", "N/A", "None", "Unknown") else value
 
 
+_SQUEUE_FIELDS = SQUEUE_FORMAT.count("|") + 1
+
+
 def parse_squeue(text: str) -> dict[str, JobStatus]:
     """Jobs from ``squeue -h -t all -o SQUEUE_FORMAT``, keyed by job id."""
     jobs = {}
     for line in text.splitlines():
-        fields = line.split("|", 17)
-        if len(fields) != 18:
+        fields = line.split("|", _SQUEUE_FIELDS - 1)
+        if len(fields) != _SQUEUE_FIELDS:
             continue  # a warning line; never a job
         job_id, state, reason, user = fields[0], fields[1], fields[2], fields[3]
         jobs[job_id] = JobStatus(
@@ -75,9 +82,133 @@ def parse_squeue(text: str) -> dict[str, JobStatus]:
             time_left=_none(fields[11]),
             start_time=_none(fields[13]),
             node=_none(fields[15]),
-            name=fields[17],
+            priority=int(fields[17]) if fields[17].isdigit() else 0,
+            name=fields[18],
         )
     return jobs
+
+
+def parse_squeue_start(text: str) -> dict[str, str]:
+    """Expected starts from ``squeue --start -h -o SQUEUE_START_FORMAT``: job id → Slurm's local
+    time (``2026-11-23T00:55:56``), or "" when Slurm has no estimate yet (``N/A``: held jobs,
+    and jobs the backfill scheduler has not looked at yet)."""
+    starts = {}
+    for line in text.splitlines():
+        fields = line.split("|", 5)
+        if len(fields) == 6 and fields[0]:
+            starts[fields[0]] = _none(fields[2])
+    return starts
+
+
+#: Pending reasons of jobs that cannot start wherever they stand in the queue (held, or waiting
+#: for a time or for another job): they have no place in it and hold nobody up.
+NOT_WAITING_IN_LINE = frozenset(
+    {"JobHeldUser", "JobHeldAdmin", "BeginTime", "Dependency", "DependencyNeverSatisfied"}
+)
+
+
+def _in_line(job: JobStatus) -> bool:
+    # priority 0 is how Slurm holds a job, whatever the reason text says
+    return job.state == "PENDING" and job.priority > 0 and job.reason not in NOT_WAITING_IN_LINE
+
+
+def _queue_key(job: JobStatus) -> tuple[int, int, str]:
+    digits = re.match(r"[0-9]*", job.job_id).group(0)  # type: ignore[union-attr]
+    return (-job.priority, int(digits or 0), job.job_id)
+
+
+def queue_position(jobs: Mapping[str, JobStatus], job_id: str) -> int | None:
+    """Where a pending job stands in its partition: 1 = next. None when it is not pending or
+    cannot start whatever its place (held, waiting for its begin time or a dependency).
+
+    Slurm's scheduler considers pending jobs by decreasing priority, then by job id (the same
+    order as ``squeue``'s default sort ``P,t,-p``); this counts the jobs ahead of ``job_id``
+    in its partition (a job submitted to several: its best place among them). Only jobs
+    ``squeue`` shows count: with ``PrivateData=jobs`` a user sees, and is placed among, their own
+    jobs only. Backfill may still start a short job earlier than its place says.
+    """
+    job = jobs.get(job_id)
+    if job is None or not _in_line(job):
+        return None
+    key = _queue_key(job)
+    ahead = [other for other in jobs.values() if _in_line(other) and _queue_key(other) < key]
+    return 1 + min(
+        sum(1 for other in ahead if partition in other.partition.split(","))
+        for partition in job.partition.split(",")
+    )
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds of a Slurm duration (``[days-][hours:]minutes:seconds``, as ``%L`` and ``%l``
+    print them); None for ``UNLIMITED``, ``NOT_SET``, ``INVALID`` and anything else."""
+    match = re.fullmatch(r"(?:([0-9]+)-)?(?:([0-9]+):)?([0-9]+):([0-9]+)", text.strip())
+    if not match:
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    if match.group(1) and not match.group(2):
+        return None  # "1-02:03" is not a form Slurm prints for these fields
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def format_time_left(text: str) -> str:
+    """A job's time left (squeue ``%L``) in words: "2 days 3 h", "1 h 05 min", "29 min",
+    "under a minute", "no time limit"; "" when squeue printed nothing usable."""
+    if text.strip() == "UNLIMITED":
+        return "no time limit"
+    seconds = parse_duration(text)
+    if seconds is None:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} day{'s' if days > 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min"
+    return "under a minute"
+
+
+#: Job states (squeue's long names) in plain words.
+STATES = {
+    "PENDING": "queued",
+    "CONFIGURING": "starting (its nodes are being set up)",
+    "RUNNING": "running",
+    "COMPLETING": "ending",
+    "STAGE_OUT": "ending",
+    "SUSPENDED": "suspended",
+    "REQUEUED": "requeued",
+    "REQUEUE_HOLD": "requeued and held",
+    "RESIZING": "resizing",
+    "COMPLETED": "ended",
+    "CANCELLED": "cancelled",
+    "FAILED": "failed",
+    "TIMEOUT": "ended: it ran out of time",
+    "OUT_OF_MEMORY": "ended: it ran out of memory",
+    "NODE_FAIL": "ended: its node failed",
+    "BOOT_FAIL": "ended: its node failed to boot",
+    "DEADLINE": "ended: it missed its deadline",
+    "PREEMPTED": "preempted",
+    "REVOKED": "revoked",
+    "SPECIAL_EXIT": "held after a special exit",
+}
+
+
+def plain_state(state: str) -> str:
+    """squeue's long state name in plain words; unknown states pass through in lower case."""
+    return STATES.get(state, state.lower().replace("_", " "))
+
+
+#: What ``bc_account`` accepts by default (docs/apps.md); other lines of sacctmgr are not accounts.
+ACCOUNT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def parse_accounts(text: str) -> list[str]:
+    """Accounts from ``sacctmgr -nP show assoc user=<u> format=account`` (one per association,
+    so repeated for each partition or cluster): unique and sorted."""
+    lines = (line.strip() for line in text.splitlines())
+    return sorted({line for line in lines if ACCOUNT_RE.fullmatch(line)})
 
 
 @dataclass(frozen=True)
@@ -152,6 +283,17 @@ class SlurmCommands:
     def squeue_all(self) -> list[str]:
         return self.argv("squeue", "-h", "-t", "all", "-o", SQUEUE_FORMAT)
 
+    def squeue_start(self, user: str) -> list[str]:
+        """Expected starts of ``user``'s pending jobs (see parse_squeue_start)."""
+        return self.argv("squeue", "--start", "-h", "-u", _user(user), "-o", SQUEUE_START_FORMAT)
+
+    def sacctmgr_accounts(self, user: str) -> list[str]:
+        """``user``'s accounts (see parse_accounts). sacctmgr has no ``-M``: the cluster goes in
+        the query."""
+        exe = os.path.join(self.bin_dir, "sacctmgr") if self.bin_dir else "sacctmgr"
+        cluster = [f"cluster={self.cluster}"] if self.cluster else []
+        return [exe, "-nP", "show", "assoc", f"user={_user(user)}", *cluster, "format=account"]
+
     def sinfo_partitions(self) -> list[str]:
         return self.argv("sinfo", "-h", "-o", SINFO_PARTITIONS_FORMAT)
 
@@ -159,6 +301,15 @@ class SlurmCommands:
         if not job_id.isdigit():
             raise ValueError(f"not a Slurm job id: {job_id!r}")
         return self.argv("scancel", job_id)
+
+
+_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def _user(name: str) -> str:
+    if not _USER_NAME.fullmatch(name):
+        raise ValueError(f"not a user name: {name!r}")
+    return name
 
 
 async def run(

@@ -30,6 +30,7 @@ class JobStatus:
     user: str = ""
     partition: str = ""
     name: str = ""
+    priority: int = 0  # Slurm's priority (%Q); higher runs first, 0 = held
 
     @property
     def is_pending(self) -> bool:

@@ -7,42 +7,53 @@ import pytest
 
 from ondemand_hub.scheduler.slurm import (
     SQUEUE_FORMAT,
+    SQUEUE_START_FORMAT,
     Partition,
     SlurmCommands,
+    format_time_left,
+    parse_accounts,
+    parse_duration,
     parse_partitions,
     parse_sbatch,
     parse_squeue,
+    parse_squeue_start,
     plain_reason,
+    plain_state,
+    queue_position,
 )
 from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable
 
 DATA = Path(__file__).parent / "data" / "slurm"
 
 
-def test_squeue_text_gives_every_job_with_state_reason_node_and_times():
+def test_squeue_text_gives_every_job_with_state_reason_node_times_and_priority():
     jobs = parse_squeue((DATA / "squeue.txt").read_text())
-    assert sorted(jobs, key=int) == [str(i) for i in range(1, 11)]
-    assert jobs["3"] == JobStatus(
-        job_id="3",
+    assert sorted(jobs, key=int) == [str(i) for i in range(186, 197)]
+    assert jobs["189"] == JobStatus(
+        job_id="189",
         state="RUNNING",
         reason="",
         node="vm",
-        time_left="29:18",
-        start_time="2026-11-22T23:24:09",
+        time_left="29:53",
+        start_time="2026-11-23T00:25:56",
         user="odt-slurmtest",
         partition="debug",
-        name="lab-running",
+        name="ondemand-jupyter-jupyter-1",
+        priority=4294901571,
     )
-    assert jobs["4"].state == "PENDING" and jobs["4"].reason == "Resources"
-    assert jobs["4"].start_time == "2026-11-22T23:54:09"  # expected start
-    assert (jobs["4"].node, jobs["7"].start_time) == ("", "")  # none yet; held: unknown
-    assert jobs["2"].state == "COMPLETED"
+    assert jobs["190"].state == "PENDING" and jobs["190"].reason == "Resources"
+    assert jobs["190"].start_time == "2026-11-23T00:55:56"  # expected start
+    assert (jobs["190"].node, jobs["193"].start_time) == ("", "")  # none yet; held: unknown
+    assert jobs["193"].priority == 0  # held
+    assert jobs["191"].priority < jobs["196"].priority  # --nice=1000, submitted earlier
+    assert jobs["188"].state == "COMPLETED"
 
 
 def test_a_job_name_with_pipes_does_not_shift_fields():
-    line = "12|RUNNING|None|alice|(null)|debug|1|1|1G|1:00|0:01|0:59|a|b|c|vm|vm|my|odd|name"
+    line = "12|RUNNING|None|alice|(null)|debug|1|1|1G|1:00|0:01|0:59|a|b|c|vm|vm|100|my|odd|name"
     assert parse_squeue(line)["12"].name == "my|odd|name"
     assert parse_squeue(line)["12"].node == "vm"
+    assert parse_squeue(line)["12"].priority == 100
 
 
 def test_lines_that_are_not_jobs_are_ignored():
@@ -50,7 +61,115 @@ def test_lines_that_are_not_jobs_are_ignored():
 
 
 def test_the_format_has_the_name_last():
-    assert SQUEUE_FORMAT.endswith("|%j") and SQUEUE_FORMAT.count("|") == 17
+    assert SQUEUE_FORMAT.endswith("|%Q|%j") and SQUEUE_FORMAT.count("|") == 18
+    assert SQUEUE_START_FORMAT.endswith("|%j")
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+def test_queue_positions_follow_priority_within_each_partition():
+    """The capture: in debug, 190 (Resources) is next, then 192; 194 waits for its begin time
+    and 193 is held (no place, holding nobody up); 196, submitted after 191, is ahead of it
+    because 191 was submitted with --nice=1000. 195 is alone in batch."""
+    jobs = parse_squeue((DATA / "squeue.txt").read_text())
+    positions = {job_id: queue_position(jobs, job_id) for job_id in jobs}
+    assert positions == {
+        "190": 1,
+        "192": 2,
+        "196": 3,
+        "191": 4,
+        "194": None,  # BeginTime
+        "193": None,  # JobHeldUser, priority 0
+        "195": 1,  # batch
+        "189": None,  # running
+        "186": None,
+        "187": None,
+        "188": None,
+    }
+    assert queue_position(jobs, "999") is None
+
+
+def test_equal_priorities_go_by_job_id_and_a_multi_partition_job_takes_its_best_place():
+    def job(job_id, partition, priority=10):
+        return JobStatus(job_id, "PENDING", "Priority", partition=partition, priority=priority)
+
+    jobs = {j.job_id: j for j in (job("9", "a"), job("10", "a"), job("11", "a,b"), job("8", "b"))}
+    assert [queue_position(jobs, i) for i in ("9", "10", "11", "8")] == [1, 2, 2, 1]
+
+
+def test_expected_starts_from_squeue_start():
+    starts = parse_squeue_start((DATA / "squeue_start.txt").read_text())
+    assert starts == {
+        "190": "2026-11-23T00:55:56",
+        "192": "2026-11-23T01:15:00",
+        "194": "2026-11-23T01:25:55",
+        "195": "2026-11-23T02:15:00",
+        "196": "2026-11-23T04:15:00",
+        "191": "2026-11-23T05:15:00",
+        "193": "",  # N/A: not estimated yet
+    }
+    mine = parse_squeue_start((DATA / "squeue_start_user.txt").read_text())
+    assert sorted(mine) == ["191", "193", "194", "195"]  # -u odt-slurmtest, run as that user
+    # the same values as %S in the full listing taken at the same moment
+    jobs = parse_squeue((DATA / "squeue.txt").read_text())
+    assert all(jobs[i].start_time == start for i, start in starts.items())
+    assert parse_squeue_start("squeue: error: x\n") == {}
+
+
+@pytest.mark.parametrize(
+    "text, seconds, words",
+    [
+        ("29:53", 29 * 60 + 53, "29 min"),
+        ("0:59", 59, "under a minute"),
+        ("1:00:00", 3600, "1 h 00 min"),
+        ("2:05:09", 2 * 3600 + 5 * 60 + 9, "2 h 05 min"),
+        ("1-00:00:00", 86400, "1 day 0 h"),
+        ("2-03:00:00", 2 * 86400 + 3 * 3600, "2 days 3 h"),
+        ("UNLIMITED", None, "no time limit"),
+        ("NOT_SET", None, ""),
+        ("INVALID", None, ""),
+        ("1-02:03", None, ""),
+        ("", None, ""),
+    ],
+)
+def test_time_left_in_words(text, seconds, words):
+    assert parse_duration(text) == seconds
+    assert format_time_left(text) == words
+
+
+def test_every_captured_time_left_is_understood():
+    jobs = parse_squeue((DATA / "squeue.txt").read_text())
+    assert all(parse_duration(j.time_left) is not None for j in jobs.values())
+
+
+@pytest.mark.parametrize(
+    "state, words",
+    [
+        ("PENDING", "queued"),
+        ("RUNNING", "running"),
+        ("COMPLETED", "ended"),
+        ("TIMEOUT", "ended: it ran out of time"),
+        ("NEW_STATE", "new state"),
+    ],
+)
+def test_states_in_plain_words(state, words):
+    assert plain_state(state) == words
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+def test_accounts_from_sacctmgr():
+    # tests/unit/data/slurm/README.md: written from sacctmgr(1), not captured (no slurmdbd here)
+    text = (DATA / "sacctmgr_accounts.txt").read_text()
+    assert parse_accounts(text) == ["chem-lab", "phys-2024", "proj_x.y"]
+
+
+def test_sacctmgr_without_slurmdbd_prints_no_account():
+    text = (DATA / "sacctmgr_no_slurmdbd.txt").read_text()
+    assert "not running a supported accounting_storage plugin" in text
+    assert parse_accounts(text) == []
 
 
 @pytest.mark.parametrize(
@@ -118,3 +237,29 @@ def test_command_lines_are_argv_lists_with_the_cluster_options():
     assert slurm.env()["SLURM_CONF"] == "/etc/slurm/owens.conf"
     with pytest.raises(ValueError, match="not a Slurm job id"):
         slurm.scancel("42; rm -rf /")
+    assert slurm.squeue_start("alice") == [
+        "/opt/slurm/bin/squeue",
+        "-M",
+        "owens",
+        "--start",
+        "-h",
+        "-u",
+        "alice",
+        "-o",
+        SQUEUE_START_FORMAT,
+    ]
+    assert slurm.sacctmgr_accounts("alice") == [
+        "/opt/slurm/bin/sacctmgr",
+        "-nP",
+        "show",
+        "assoc",
+        "user=alice",
+        "cluster=owens",
+        "format=account",
+    ]
+    assert SlurmCommands().sacctmgr_accounts("bob")[-2:] == ["user=bob", "format=account"]
+    for bad in ("-alice", "a b", "alice,bob", ""):
+        with pytest.raises(ValueError, match="not a user name"):
+            slurm.squeue_start(bad)
+        with pytest.raises(ValueError, match="not a user name"):
+            slurm.sacctmgr_accounts(bad)
