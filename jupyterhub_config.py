@@ -38,6 +38,11 @@ if os.environ.get("ONDEMAND_HUB_STAGE_COMMAND"):
 # picks the class by server name; configure each as c.PUNSpawner / c.SlurmSessionSpawner.
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 10
+# Sharing a session with a collaborator (JupyterHub sharing, from the session's card): users may
+# share their own servers, with people named by login (docs/sessions.md, "Sharing").
+c.JupyterHub.load_roles = [
+    {"name": "user", "scopes": ["self", "shares!user", "read:users:name"]},
+]
 # A hub running as a service account runs sbatch/scancel as the user through one sudo rule:
 # c.SlurmSessionSpawner.submit_prefix = ["sudo", "-n", "-u", "{username}", "--"]
 # ------------------------------------------------------------------------------------------------

@@ -78,13 +78,19 @@ def main(argv: list[str] | None = None) -> None:
     singleuser_main(argv=make_server_argv(args.sock, extra))
 
 
+#: Seconds a session's server trusts what the hub said about a visitor (JupyterHub's default is
+#: 300): a collaborator whose share is taken back is refused within this time.
+SESSION_AUTH_CACHE_SECONDS = 10
+
+
 def session_main(argv: list[str] | None = None) -> None:
     """ondemand-session-server: plain jupyterhub-singleuser for an app session in a Slurm job
     (no portal extensions), started without the slow optional import."""
     skip_slow_optional_imports()
     from jupyterhub.singleuser import main as singleuser_main
 
-    singleuser_main(argv=sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    singleuser_main(argv=[f"--HubOAuth.cache_max_age={SESSION_AUTH_CACHE_SECONDS}", *argv])
 
 
 if __name__ == "__main__":

@@ -52,8 +52,16 @@ class PUNSpawner(Spawner):
     @default("server_token_scopes")
     def _default_server_token_scopes(self):
         # The PUN's sessions pages list, start and stop the user's own named servers (sessions)
-        # with the PUN's token; session jobs keep JupyterHub's narrower default.
-        return ["access:servers!server", "users:activity!user", "read:servers!user", "servers!user"]
+        # with the PUN's token, and shares them (shares!user, read:users:name: only as far as the
+        # user's own role allows); session jobs keep JupyterHub's narrower default.
+        return [
+            "access:servers!server",
+            "users:activity!user",
+            "read:servers!user",
+            "servers!user",
+            "shares!user",
+            "read:users:name",
+        ]
 
     @default("default_url")
     def _default_default_url(self):

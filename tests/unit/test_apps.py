@@ -288,7 +288,7 @@ def test_site_app_overrides_bundled_by_id(tmp_path):
     write_app(site, "rstudio", manifest="title: RStudio\n")
     apps, errors = load_apps([BUNDLED, site])
     assert errors == []
-    assert list(apps) == ["jupyter", "rstudio"]
+    assert list(apps) == ["desktop", "jupyter", "rstudio", "vscode"]
     assert apps["jupyter"].title == "Site Jupyter"
     assert apps["jupyter"].path == site / "jupyter"
     assert [f.name for f in apps["jupyter"].fields] == ["bc_num_hours", "color"]

@@ -18,7 +18,7 @@ from ondemand_hub.scheduler.status import SchedulerUnavailable
 from ondemand_hub.site.apps import App, default_app_dirs, load_apps
 from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
 
-from . import api, handlers
+from . import api, handlers, share
 from .paths import STATIC_DIR, TEMPLATES_DIR
 
 #: Key of the user's settings file holding the last values of each app's form.
@@ -85,6 +85,7 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers.default_handlers)
         self.handlers.extend(api.default_handlers)
+        self.handlers.extend(share.share_handlers)
 
     # -- site content ------------------------------------------------------------------------
 
