@@ -29,6 +29,13 @@ How a session runs:
 * Job state comes from one :class:`~ondemand_hub.scheduler.status.StatusCache` per cluster,
   shared by every session of the hub (one ``squeue -t all`` per interval). A squeue error means
   "unknown" (``poll`` returns None), a job that is not listed or ended means "gone" (1).
+
+On a cluster with ``adapter: local`` (the built-in default when clusters.d holds none) the same
+app script runs as a process tree of the user on the portal host instead
+(:mod:`ondemand_hub.scheduler.local`, docs/local-cluster.md): started and stopped through the
+same ``submit_prefix``, job id ``local:<pid>:<start time>``, state read from ``/proc``, the
+server on 127.0.0.1 only. Everything else (state, port file, re-adoption, early failure) is the
+same code as for Slurm.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 from jupyterhub.spawner import Spawner, SpawnException
 from traitlets import Float, Integer, List, Unicode, default
 
+from ..scheduler import local
 from ..scheduler.batch import BatchScriptError, SessionContext, make_batch_script, make_sbatch_argv
 from ..scheduler.slurm import (
     SlurmCommands,
@@ -59,18 +67,24 @@ from ..site.clusters import Cluster, default_clusters_dir, load_clusters
 from .pun import PUNSpawner
 
 _PASSED_ENV_PREFIX = "JUPYTERHUB_"
+#: Local jobs' states, read from /proc: one for the whole hub.
+_LOCAL_STATUS = local.LocalStatus()
 #: States after which a job will never run again (squeue's long names, plus NOTFOUND).
 GONE = "gone"
 
-#: The job's launcher, run in the session folder: bind a free port, tell the hub through a
-#: file only the user (and root) can write, then become jupyterhub-singleuser on that port.
+#: The job's launcher, run in the session folder with the server's argv[1] and the address to
+#: listen on argv[2]: bind a free port, tell the hub through a file only the user (and root) can
+#: write, then become jupyterhub-singleuser on that port. The job id is Slurm's, or the local
+#: session's (set by its supervisor).
 LAUNCHER = (
     "import os,socket,sys;"
-    "s=socket.socket();s.bind(('',0));p=s.getsockname()[1];s.close();"
-    "f='port.'+os.environ['SLURM_JOB_ID'];"
-    "open(f+'.tmp','w').write(str(p));os.rename(f+'.tmp',f);"
-    "os.execv(sys.argv[1],[sys.argv[1],'--ip=0.0.0.0','--port='+str(p)])"
+    "ip=sys.argv[2];s=socket.socket();s.bind((ip,0));p=s.getsockname()[1];s.close();"
+    "j=os.environ.get('ONDEMAND_HUB_JOB_ID') or os.environ['SLURM_JOB_ID'];"
+    "f='port.'+j;open(f+'.tmp','w').write(str(p));os.rename(f+'.tmp',f);"
+    "os.execv(sys.argv[1],[sys.argv[1],'--ip='+ip,'--port='+str(p)])"
 )
+#: Where a Slurm job's server listens: the hub reaches it on the compute node.
+SLURM_IP = "0.0.0.0"
 
 
 def job_name_of(sbatch_argv: list[str]) -> str:
@@ -171,6 +185,18 @@ class SlurmSessionSpawner(Spawner):
         3, help="Times squeue is asked for the session's job after a failed sbatch."
     ).tag(config=True)
 
+    local_grace = Integer(
+        5,
+        help="""Seconds a local session's processes get between TERM and KILL (stop, walltime,
+        or the app's script ending). 5 s lets JupyterLab save and close its kernels.""",
+    ).tag(config=True)
+
+    local_default_hours = Integer(
+        8,
+        help="""Walltime in hours of a local session whose app has no ``bc_num_hours`` field
+        (a local session always has a walltime; with the field, the form's value is used).""",
+    ).tag(config=True)
+
     @default("start_timeout")
     def _default_start_timeout(self):
         return 900  # a queued job may wait; the progress page says why
@@ -188,6 +214,7 @@ class SlurmSessionSpawner(Spawner):
         self.job_id = ""
         self.cluster_id = ""
         self.phase = ""
+        self.adapter = ""  # of the cluster a start() is submitting to
 
     # -- state -------------------------------------------------------------------------------
 
@@ -259,6 +286,14 @@ class SlurmSessionSpawner(Spawner):
             cache = self._status_caches[cluster.id] = StatusCache(query, self.status_interval)
         return cache
 
+    def job_status(self) -> StatusCache | local.LocalStatus:
+        """Where the state of this session's job comes from: ``/proc`` for a local job (known
+        by its id, whatever clusters.d says now), else the shared squeue cache of its cluster
+        (SpawnException when clusters.d has no cluster at all)."""
+        if local.is_local_job(self.job_id):
+            return _LOCAL_STATUS
+        return self.status_cache(self._cluster_for_state())
+
     async def partitions(self, cluster: Cluster) -> list:
         cached = self._partitions.get(cluster.id)
         if cached and time.monotonic() - cached[0] < self.partitions_interval:
@@ -294,19 +329,14 @@ class SlurmSessionSpawner(Spawner):
             raise self._refuse("cluster", "expected a cluster id")
         cluster = self.cluster(cluster_id)
         app = apps[app_id]
+        if cluster.adapter == "local":
+            return app, cluster, self._local_values(app, options)
         # Unknown fields are refused before anything asks the scheduler.
         try:
             validate_options(app, {k: v for k, v in options.items() if k != "bc_queue"}, [])
         except FormError as e:
             if e.field not in ("bc_queue", "bc_num_gpus"):
                 raise self._refuse(e.field, e.message) from None
-        if cluster.adapter != "slurm":
-            raise SpawnException(
-                f"The cluster {cluster.id!r} runs apps on the portal host, which this portal "
-                "does not offer yet.",
-                reason="unsupported_cluster",
-                status_code=400,
-            )
         try:
             partitions = await self.partitions(cluster)
         except SchedulerUnavailable as e:
@@ -320,6 +350,16 @@ class SlurmSessionSpawner(Spawner):
         except FormError as e:
             raise self._refuse(e.field, e.message) from None
         return app, cluster, values
+
+    def _local_values(self, app: App, options: dict[str, Any]) -> dict[str, Any]:
+        """Form values for the local cluster: no partitions (an empty ``bc_queue``, as a form
+        sends it, is the same as none), so any partition or GPU asked for is refused."""
+        if options.get("bc_queue") in (None, ""):
+            options.pop("bc_queue", None)
+        try:
+            return validate_options(app, options, [])
+        except FormError as e:
+            raise self._refuse(e.field, e.message) from None
 
     # -- running commands as the user --------------------------------------------------------
 
@@ -355,30 +395,21 @@ class SlurmSessionSpawner(Spawner):
 
     # -- the Spawner contract ----------------------------------------------------------------
 
-    async def submit(self, app: App, cluster: Cluster, values: dict[str, Any]) -> str:
-        env = {k: v for k, v in self.get_env().items() if k.startswith(_PASSED_ENV_PREFIX)}
-        commands = self.commands(cluster)
-        try:
-            context = SessionContext(
-                app_id=app.id,
-                session_id=self.name,
-                session_dir=self.session_dir(),
-                hub_api_url=env["JUPYTERHUB_API_URL"],
-                hub_prefix=env["JUPYTERHUB_SERVICE_PREFIX"],
-                jupyter_cmd=(self.python_command, "-c", LAUNCHER, self.singleuser_command),
-            )
-            script = make_batch_script(app, values, context)
-            argv = make_sbatch_argv(commands, values, context)
-        except BatchScriptError as e:
-            raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
-        # Exactly the hub's variables reach the job, from sbatch's environment (not a file).
-        argv = ["--export=" + ",".join(sorted(env)) if a == "--export=NONE" else a for a in argv]
-        base_env = commands.env()
+    def session_context(self, app: App, env: dict[str, str], ip: str) -> SessionContext:
+        """What the app's script template sees besides the form values."""
+        return SessionContext(
+            app_id=app.id,
+            session_id=self.name,
+            session_dir=self.session_dir(),
+            hub_api_url=env["JUPYTERHUB_API_URL"],
+            hub_prefix=env["JUPYTERHUB_SERVICE_PREFIX"],
+            jupyter_cmd=(self.python_command, "-c", LAUNCHER, self.singleuser_command, ip),
+        )
+
+    async def make_session_dir(self, path: str, env: dict[str, str]) -> None:
         try:
             await run_command(
-                self.as_user("install", "-d", "-m", "0700", context.session_dir),
-                base_env,
-                timeout=self.command_timeout,
+                self.as_user("install", "-d", "-m", "0700", path), env, self.command_timeout
             )
         except SchedulerUnavailable as e:
             raise SpawnException(
@@ -386,6 +417,23 @@ class SlurmSessionSpawner(Spawner):
                 reason="submit_failed",
                 status_code=503,
             ) from None
+
+    async def submit(self, app: App, cluster: Cluster, values: dict[str, Any]) -> str:
+        """Submit the session; its job id (Slurm's, or ``local:<pid>:<start time>``)."""
+        env = {k: v for k, v in self.get_env().items() if k.startswith(_PASSED_ENV_PREFIX)}
+        if cluster.adapter == "local":
+            return await self.start_local(app, values, env)
+        commands = self.commands(cluster)
+        try:
+            context = self.session_context(app, env, SLURM_IP)
+            script = make_batch_script(app, values, context)
+            argv = make_sbatch_argv(commands, values, context)
+        except BatchScriptError as e:
+            raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
+        # Exactly the hub's variables reach the job, from sbatch's environment (not a file).
+        argv = ["--export=" + ",".join(sorted(env)) if a == "--export=NONE" else a for a in argv]
+        base_env = commands.env()
+        await self.make_session_dir(context.session_dir, base_env)
         try:
             out = await run_command(
                 self.as_user(*argv),
@@ -413,6 +461,40 @@ class SlurmSessionSpawner(Spawner):
                 f"The job could not be submitted: {e}", reason="submit_failed", status_code=503
             ) from None
 
+    async def start_local(self, app: App, values: dict[str, Any], env: dict[str, str]) -> str:
+        """Start the app's script as a process tree of the user on this host
+        (:mod:`ondemand_hub.scheduler.local`); its job id. The hub's variables go on stdin."""
+        hours = values.get("bc_num_hours") or self.local_default_hours
+        try:
+            context = self.session_context(app, env, local.LOCAL_IP)
+            script = make_batch_script(app, values, context)
+            argv = local.make_start_argv(
+                self.python_command, context.session_dir, int(hours) * 3600, self.local_grace
+            )
+            stdin = local.make_start_input(script, env)
+        except (BatchScriptError, local.LocalSessionError) as e:
+            raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
+        base_env = {"PATH": os.environ.get("PATH", local.SESSION_PATH), "LANG": "C.UTF-8"}
+        await self.make_session_dir(context.session_dir, base_env)
+        try:
+            out = await run_command(
+                self.as_user(*argv), base_env, timeout=self.command_timeout, stdin=stdin
+            )
+        except SchedulerUnavailable as e:
+            raise SpawnException(
+                f"The app could not be started on the portal host: {e}",
+                reason="submit_failed",
+                status_code=503,
+            ) from None
+        job_id = out.strip().splitlines()[-1] if out.strip() else ""
+        if not local.JOB_ID.fullmatch(job_id):
+            raise SpawnException(
+                f"The app could not be started on the portal host: no job id in {out[-200:]!r}",
+                reason="submit_failed",
+                status_code=503,
+            )
+        return job_id
+
     async def find_submitted(self, commands: SlurmCommands, job_name: str) -> str:
         """The newest queued or running job of this user called ``job_name``, or "" (none, or
         the scheduler does not answer). Asked ``submit_lookups`` times, a second apart: a job
@@ -435,16 +517,20 @@ class SlurmSessionSpawner(Spawner):
 
     async def start(self):
         app, cluster, values = await self.validated_options()
-        self.phase = "submitting"
+        self.phase, self.adapter = "submitting", cluster.adapter
         job_id = await self.submit(app, cluster, values)
         self.job_id, self.cluster_id = job_id, cluster.id
         self.persist_state()
-        self.log.info("%s/%s: submitted Slurm job %s", self.user.name, self.name, job_id)
+        what = "started local session" if cluster.adapter == "local" else "submitted Slurm job"
+        self.log.info("%s/%s: %s %s", self.user.name, self.name, what, job_id)
         self.phase = "queued"
-        return await self._wait_for_server(self.status_cache(cluster))
+        local_job = cluster.adapter == "local"
+        return await self._wait_for_server(
+            _LOCAL_STATUS if local_job else self.status_cache(cluster)
+        )
 
     async def _wait_for_server(
-        self, cache: StatusCache, deadline: float | None = None
+        self, cache: StatusCache | local.LocalStatus, deadline: float | None = None
     ) -> tuple[str, int] | None:
         """Wait until the job runs and its launcher has written its port: ``(node, port)``.
         A job that ends first raises the spawn's error with its own output; past ``deadline``
@@ -482,7 +568,7 @@ class SlurmSessionSpawner(Spawner):
         if not self.job_id:
             return stored
         try:
-            cache = self.status_cache(self._cluster_for_state())
+            cache = self.job_status()
             deadline = time.monotonic() + self.start_timeout
             self.phase = "queued"
             address = await self._wait_for_server(cache, deadline)
@@ -509,10 +595,13 @@ class SlurmSessionSpawner(Spawner):
         job_id = self.job_id
         self.clear_state()
         self.persist_state()
-        state = status.state.lower() if status.state != "NOTFOUND" else "gone from the queue"
+        if local.is_local_job(job_id):
+            ended = f"The app's processes ({job_id}) ended"
+        else:
+            state = status.state.lower() if status.state != "NOTFOUND" else "gone from the queue"
+            ended = f"The job {job_id} ended ({state})"
         raise SpawnException(
-            f"The job {job_id} ended ({state}) before its server was up. "
-            f"Last lines of output.log:\n{tail}",
+            f"{ended} before its server was up. Last lines of output.log:\n{tail}",
             reason="job_ended",
             status_code=500,
         )
@@ -527,10 +616,10 @@ class SlurmSessionSpawner(Spawner):
         if not self.job_id:
             return 0
         try:
-            cluster = self._cluster_for_state()
+            source = self.job_status()
         except SpawnException:
             return None  # clusters.d broken: unknown, not gone
-        status = await self.status_cache(cluster).status(self.job_id)
+        status = await source.status(self.job_id)
         if status is None:
             return None
         if _gone(status):
@@ -539,6 +628,10 @@ class SlurmSessionSpawner(Spawner):
 
     async def stop(self, now=False):
         if not self.job_id:
+            self.clear_state()
+            return
+        if local.is_local_job(self.job_id):
+            await self.stop_local()
             self.clear_state()
             return
         cluster = self._cluster_for_state()
@@ -566,6 +659,19 @@ class SlurmSessionSpawner(Spawner):
                 )
         self.clear_state()
 
+    async def stop_local(self) -> None:
+        """End a local session's whole process tree, as the user: TERM to the supervisor and its
+        process group, KILL after ``local_grace`` (the command waits for that itself)."""
+        argv = local.make_stop_argv(self.python_command, self.job_id, self.local_grace)
+        env = {"PATH": os.environ.get("PATH", local.SESSION_PATH), "LANG": "C.UTF-8"}
+        try:
+            out = await run_command(
+                self.as_user(*argv), env, timeout=self.local_grace + self.command_timeout
+            )
+            self.log.info("%s/%s: %s %s", self.user.name, self.name, self.job_id, out.strip())
+        except SchedulerUnavailable as e:
+            self.log.warning("%s/%s: stop %s: %s", self.user.name, self.name, self.job_id, e)
+
     async def progress(self):
         last = None
         while True:
@@ -576,12 +682,14 @@ class SlurmSessionSpawner(Spawner):
             await asyncio.sleep(1)
 
     async def _progress_event(self) -> dict:
+        if self.adapter == "local" or local.is_local_job(self.job_id):
+            return await self._local_progress_event()
         if not self.job_id:
             return {"progress": 10, "message": "Checking the form and submitting the job"}
         if self.phase == "waiting":
             return {"progress": 80, "message": "The job runs; waiting for the server to answer"}
         try:
-            status = await self.status_cache(self._cluster_for_state()).status(self.job_id)
+            status = await self.job_status().status(self.job_id)
         except SpawnException:
             status = None
         if status is None:
@@ -597,6 +705,26 @@ class SlurmSessionSpawner(Spawner):
         if status.is_running:
             return {"progress": 60, "message": f"Job {self.job_id} is starting on {status.node}"}
         return {"progress": 90, "message": f"Job {self.job_id} ended ({status.state.lower()})"}
+
+    async def _local_progress_event(self) -> dict:
+        if not self.job_id:
+            return {"progress": 10, "message": "Checking the form and starting the app here"}
+        pid = self.job_id.split(":")[1]
+        if self.phase == "waiting":
+            return {
+                "progress": 80,
+                "message": f"The app runs on the portal host (process {pid}); "
+                "waiting for its server to answer",
+            }
+        status = await _LOCAL_STATUS.status(self.job_id)
+        if status is None:
+            return {"progress": 20, "message": f"Started process {pid}; cannot read its state"}
+        if status.is_running:
+            return {
+                "progress": 60,
+                "message": f"Starting the app on the portal host (process {pid})",
+            }
+        return {"progress": 90, "message": f"The app's processes ({pid}) ended"}
 
 
 class PortalSpawner(Spawner):

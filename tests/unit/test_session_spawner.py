@@ -2,12 +2,15 @@
 before anything is submitted), state round-trip, the port file accepting only a port, and the
 PortalSpawner dispatch by server name."""
 
+import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from jupyterhub.spawner import SpawnException
 
+from ondemand_hub.scheduler.local import LocalStatus
 from ondemand_hub.scheduler.slurm import Partition
 from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
 from ondemand_hub.spawners.pun import PUNSpawner
@@ -86,10 +89,27 @@ async def test_valid_options_get_defaults_and_the_default_partition(clusters_dir
     assert values["jupyter_ui"] == "lab"
 
 
-async def test_the_local_cluster_is_not_offered_yet(tmp_path):
-    spawner = make_spawner(tmp_path / "empty", {"app": "jupyter"})
-    e = await refused(spawner)
-    assert "portal host" in str(e.log_message)
+async def test_the_builtin_local_cluster_needs_no_partition_account_or_gpus(tmp_path):
+    spawner = make_spawner(tmp_path / "empty", {"app": "jupyter", "bc_queue": ""})
+    app, cluster, values = await spawner.validated_options()
+    assert cluster.id == "local" and cluster.adapter == "local"
+    assert values["bc_queue"] is None and values["bc_account"] == ""
+    assert values["bc_num_gpus"] == 0
+    assert spawner.sinfo_calls == 0  # no scheduler to ask
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"app": "jupyter", "bc_queue": "debug"}, "bc_queue"),
+        ({"app": "jupyter", "bc_num_gpus": 1}, "bc_num_gpus"),
+        ({"app": "jupyter", "bc_num_hours": 999}, "bc_num_hours"),
+        ({"app": "jupyter", "runtime": "1"}, "runtime"),
+    ],
+)
+async def test_the_local_cluster_refuses_what_it_cannot_give(tmp_path, options, field):
+    e = await refused(make_spawner(tmp_path / "empty", {**options, "cluster": "local"}))
+    assert f"'{field}'" in e.log_message
 
 
 def test_state_round_trip(clusters_dir):
@@ -335,3 +355,160 @@ _real_sleep = __import__("asyncio").sleep
 
 async def _no_sleep(seconds, *args):
     await _real_sleep(0)
+
+
+# --- the local cluster ------------------------------------------------------------------------
+
+
+class FakeLocalRunner:
+    """Stands in for ``run_command`` for a local session: records argv, stdin and environment,
+    and answers the start command with ``answer``."""
+
+    def __init__(self, answer="local:4242:910956\n"):
+        self.answer = answer
+        self.calls: list[tuple[list[str], dict, bytes | None]] = []
+
+    async def __call__(self, argv, env, timeout=30.0, stdin=None):
+        self.calls.append((list(argv), dict(env), stdin))
+        if "start" in argv:
+            return self.answer
+        if "stop" in argv:
+            return "stopped\n"
+        return ""  # install -d
+
+
+def local_spawner(tmp_path, monkeypatch, runner, options=None):
+    from ondemand_hub.spawners import session
+
+    monkeypatch.setattr(session, "run_command", runner)
+    spawner = make_spawner(tmp_path / "empty", options or {"app": "jupyter", "bc_num_hours": 2})
+    spawner.session_dir = lambda: "/home/odt-alice/ondemand/sessions/lab1"
+    spawner.python_command = "/venv/bin/python"
+    spawner.get_env = lambda: {
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api",
+        "JUPYTERHUB_SERVICE_PREFIX": "/user/odt-alice/lab1/",
+        "JUPYTERHUB_API_TOKEN": "secret",
+        "NOT_PASSED": "x",
+    }
+    return spawner
+
+
+async def test_a_local_session_starts_as_the_user_with_the_token_on_stdin(tmp_path, monkeypatch):
+    runner = FakeLocalRunner()
+    spawner = local_spawner(tmp_path, monkeypatch, runner)
+    assert await submit(spawner) == "local:4242:910956"
+    (mkdir, _, _), (argv, env, stdin) = runner.calls
+    assert mkdir[:5] == ["runuser", "-u", "odt-alice", "--", "install"]
+    assert argv == [
+        "runuser",
+        "-u",
+        "odt-alice",
+        "--",
+        "/venv/bin/python",
+        "-I",
+        "-m",
+        "ondemand_hub.scheduler.local",
+        "start",
+        "--session-dir=/home/odt-alice/ondemand/sessions/lab1",
+        "--walltime=7200",  # bc_num_hours 2
+        "--grace=5",
+    ]
+    assert "secret" not in " ".join(argv) and "secret" not in env.values()
+    data = json.loads(stdin)
+    assert data["env"] == {
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api",
+        "JUPYTERHUB_SERVICE_PREFIX": "/user/odt-alice/lab1/",
+        "JUPYTERHUB_API_TOKEN": "secret",
+    }
+    assert "secret" not in data["script"]
+    assert "/venv/bin/python -c " in data["script"]
+    assert data["script"].rstrip().endswith("ondemand-session-server 127.0.0.1")
+
+
+@pytest.mark.parametrize("answer", ["", "4242\n", "local:4242:9 ; rm -rf ~\n"])
+async def test_a_local_start_without_a_job_id_fails(tmp_path, monkeypatch, answer):
+    spawner = local_spawner(tmp_path, monkeypatch, FakeLocalRunner(answer))
+    with pytest.raises(SpawnException) as info:
+        await submit(spawner)
+    assert info.value.status_code == 503
+
+
+def own_job_id(offset=0) -> str:
+    from ondemand_hub.scheduler.local import make_job_id, read_stat
+
+    return make_job_id(os.getpid(), read_stat(os.getpid()).start_time + offset)
+
+
+async def test_poll_of_a_local_session_reads_proc(tmp_path):
+    spawner = make_spawner(tmp_path / "empty", {})
+    spawner.load_state({"job_id": own_job_id(), "cluster": "local"})
+    assert await spawner.poll() is None  # alive
+    spawner.load_state({"job_id": own_job_id(offset=1), "cluster": "local"})
+    assert await spawner.poll() == 1  # the pid is someone else's now: gone
+
+
+async def test_a_local_session_is_known_by_its_id_even_on_a_slurm_only_portal(clusters_dir):
+    spawner = make_spawner(clusters_dir, {})
+    spawner.load_state({"job_id": own_job_id(), "cluster": "local"})
+    spawner.status_cache = lambda cluster: pytest.fail("squeue asked about a local session")
+    assert await spawner.poll() is None
+
+
+async def test_a_local_session_is_stopped_as_the_user(tmp_path, monkeypatch):
+    runner = FakeLocalRunner()
+    spawner = local_spawner(tmp_path, monkeypatch, runner)
+    spawner.load_state({"job_id": "local:4242:910956", "cluster": "local"})
+    spawner.persist_state = lambda: None
+    await spawner.stop()
+    ((argv, _env, _stdin),) = runner.calls
+    assert argv[:4] == ["runuser", "-u", "odt-alice", "--"]
+    assert argv[4:] == [
+        "/venv/bin/python",
+        "-I",
+        "-m",
+        "ondemand_hub.scheduler.local",
+        "stop",
+        "local:4242:910956",
+        "--grace=5",
+    ]
+    assert spawner.get_state() == {}
+
+
+async def test_a_local_session_is_readopted_after_a_restart(tmp_path, monkeypatch):
+    spawner = make_spawner(tmp_path / "empty", {})
+    spawner.load_state({"job_id": own_job_id(), "cluster": "local"})
+    stored = SimpleNamespace(url="http://127.0.0.1:49999/user/odt-alice/lab1/")
+    monkeypatch.setattr(SlurmSessionSpawner, "server", property(lambda self: stored))
+
+    async def read_port():
+        return 40123
+
+    spawner.read_port = read_port
+    assert await spawner.get_url() == "http://127.0.0.1:40123/user/odt-alice/lab1/"
+
+
+async def test_a_local_session_that_exits_early_fails_with_its_output(tmp_path):
+    spawner = make_spawner(tmp_path / "empty", {})
+    spawner.load_state({"job_id": own_job_id(offset=1), "cluster": "local"})
+    spawner.persist_state = lambda: None
+
+    async def log_tail():
+        return "boom: module not found"
+
+    spawner.log_tail = log_tail
+    with pytest.raises(SpawnException) as info:
+        await spawner._wait_for_server(LocalStatus())
+    message = info.value.log_message
+    assert "before its server was up" in message and "boom: module not found" in message
+    assert spawner.job_id == ""
+
+
+async def test_local_progress_talks_about_the_portal_host(tmp_path):
+    spawner = make_spawner(tmp_path / "empty", {})
+    spawner.adapter = "local"
+    assert "starting the app" in (await spawner._progress_event())["message"]
+    spawner.job_id = own_job_id()
+    assert "on the portal host" in (await spawner._progress_event())["message"]
+    spawner.phase = "waiting"
+    event = await spawner._progress_event()
+    assert event["progress"] == 80 and "waiting for its server" in event["message"]
