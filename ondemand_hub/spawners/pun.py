@@ -60,6 +60,7 @@ class PUNSpawner(Spawner):
             "read:servers!user",
             "servers!user",
             "shares!user",
+            "read:users:shares!user",
             "read:users:name",
         ]
 

@@ -107,6 +107,24 @@ def test_share_a_session_and_take_it_back(share_hub):
 
     assert reaches(hub, sam, SARA, name)
     assert not reaches(hub, sue, SARA, name)
+    # Sam's sessions page lists it under "Shared with you"; Sue's does not.
+    hub.open_dashboard(sam, SAM)
+    r = sam.get(
+        f"{hub.url}/user/{SAM}/api/ondemand/shared",
+        headers={"X-XSRFToken": xsrf(sam, SAM)},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["shared"] == [
+        {"owner": SARA, "name": name, "url": f"/user/{SARA}/{name}/", "ready": True}
+    ]
+    hub.open_dashboard(sue, SUE)
+    r = sue.get(
+        f"{hub.url}/user/{SUE}/api/ondemand/shared",
+        headers={"X-XSRFToken": xsrf(sue, SUE)},
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["shared"] == [], r.text
     # Sam's share is for this session only: not Sara's PUN (dashboard, files).
     r = visit(hub, sam, f"{hub.url}/user/{SARA}/api/ondemand/sessions")
     assert r.status_code == 403, (r.status_code, r.url)

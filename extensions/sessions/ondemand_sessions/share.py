@@ -12,9 +12,12 @@ JSON API, under ``{base_url}api/ondemand/sessions/<name>/shares``:
 * ``POST {"user": <name>}``: share; 400 naming ``user`` for a name that is not a login of this
   system, is the owner, or has never signed in to the portal (the hub knows only those).
 * ``DELETE .../shares/<user>``: take the share back (also when there was none).
+* ``GET {base_url}api/ondemand/shared``: sessions others share with this user,
+  ``{"status": "ok", "shared": [{"owner", "name", "url", "ready"}]}``.
 
 The hub side needs ``shares!user`` and ``read:users:name`` in the users' role and in the PUN's
-token (jupyterhub_config.py, PUNSpawner.server_token_scopes).
+token, which also has ``read:users:shares!user`` (jupyterhub_config.py,
+PUNSpawner.server_token_scopes).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class SharesHandler(ShareBase):
         for item in (reply or {}).get("items", []):
             user = (item.get("user") or {}).get("name")
             if user:
-                shares.append({"user": user, "created": item.get("created")})
+                shares.append({"user": user, "created": item.get("created_at")})
         shares.sort(key=lambda s: s["user"])
         self.finish({"status": "ok", "shares": shares, "url": model.get("url")})
 
@@ -106,7 +109,31 @@ class ShareHandler(ShareBase):
         self.finish({"status": "ok"})
 
 
+class SharedWithMeHandler(SessionsAPIBase):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        client = self.hub()
+        reply = await client.request("GET", client._url("users", client.user, "shared"))
+        shared = []
+        for item in (reply or {}).get("items", []):
+            server = item.get("server") or {}
+            owner = (server.get("user") or {}).get("name")
+            if owner and server.get("name"):
+                shared.append(
+                    {
+                        "owner": owner,
+                        "name": server["name"],
+                        "url": server.get("url"),
+                        "ready": bool(server.get("ready")),
+                    }
+                )
+        shared.sort(key=lambda s: (s["owner"], s["name"]))
+        self.finish({"status": "ok", "shared": shared})
+
+
 share_handlers = [
+    (r"/api/ondemand/shared", SharedWithMeHandler),
     (rf"/api/ondemand/sessions/({NAME_RE})/shares", SharesHandler),
     (rf"/api/ondemand/sessions/({NAME_RE})/shares/({USER_RE})", ShareHandler),
 ]

@@ -1,16 +1,11 @@
 // Dashboard behaviour: dismiss announcements and acknowledge required ones.
 //
 // Both POST to {base_url}api/ondemand/announcements/<id>/dismiss with the X-XSRFToken header,
-// whose value jupyter-server put in the _xsrf cookie when it rendered the page.
+// from portal.js (window.Ondemand).
 (function () {
   "use strict";
 
   const baseUrl = document.body.dataset.baseUrl || "/";
-
-  function xsrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
 
   async function dismiss(announcementId) {
     const url =
@@ -18,7 +13,7 @@
     const response = await fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "X-XSRFToken": xsrfToken() },
+      headers: { "X-XSRFToken": window.Ondemand.xsrfToken() },
     });
     if (response.status === 410) {
       // removed, edited or expired since the page was loaded: nothing left to dismiss
