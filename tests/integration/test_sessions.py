@@ -6,6 +6,7 @@ session (docs/sessions.md)."""
 
 import json
 import os
+import pwd
 import shutil
 import time
 from pathlib import Path
@@ -64,6 +65,13 @@ def alice(session_hub):
     )
     assert r.status_code == 201, r.text
     return s, {"Authorization": f"token {r.json()['token']}"}
+
+
+def read_cmdline(pid: str) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def jobs_named(name: str) -> dict[str, str]:
@@ -127,6 +135,15 @@ def test_alice_launches_jupyter_reaches_it_bob_cannot_delete_cancels(session_hub
     r = s.get(f"{base}/api/status", timeout=30)
     assert r.status_code == 200 and r.url == f"{base}/api/status", (r.status_code, r.url)
     assert "started" in r.json()
+
+    # A Python kernel (ipykernel, from the portal's venv) starts in the session, as alice.
+    r = requests.post(f"{base}/api/kernels", json={"name": "python3"}, headers=token, timeout=60)
+    assert r.status_code == 201, r.text
+    kernel = r.json()["id"]
+    assert [k["id"] for k in requests.get(f"{base}/api/kernels", headers=token).json()] == [kernel]
+    alice_uid = pwd.getpwnam(ALICE).pw_uid
+    kernels = [p for p in os.listdir("/proc") if p.isdigit() and kernel in read_cmdline(p)]
+    assert kernels and all(os.stat(f"/proc/{p}").st_uid == alice_uid for p in kernels)
 
     bob, _ = hub.login("odt-bob")
     r = bob.get(f"{base}/files/output.log", timeout=30)
