@@ -101,8 +101,10 @@ async def test_form_renders_fields_with_defaults(call):
     assert "Environment modules to load first" in html
     assert '<option value="lab" selected>JupyterLab</option>' in html
     assert '<option value="tree">Classic Notebook</option>' in html
-    # the local cluster has no partitions: an empty, disabled select
-    assert 'name="bc_queue" data-widget="select" disabled' in html
+    # the local cluster has no partitions, accounts or GPUs: the form leaves them out
+    for field in ("bc_queue", "bc_account", "bc_num_gpus"):
+        assert f'name="{field}"' not in html
+    assert 'id="local-cluster-note"' in html
     assert "sessions.js" in html
 
 
@@ -268,6 +270,12 @@ async def test_sessions_list_maps_server_models_to_cards(call, fake_hub, jp_base
         "last_activity": None,
         "user_options": {"app": "jupyter", "bc_num_hours": 3},
         "folder_url": f"{jp_base_url}files/fs{home}/ondemand/sessions/jupyter-1/",
+        # the built-in local cluster: no scheduler to ask
+        "cluster": "local",
+        "scheduler": None,
+        "job": None,
+        "log_url": f"{jp_base_url}api/ondemand/sessions/jupyter-1/log",
+        "thumbnail_url": None,
     }
     assert (cards[0]["state"], cards[0]["connect_url"]) == ("starting", None)
     assert (cards[2]["state"], cards[2]["app"], cards[2]["title"]) == ("stopped", None, "other-1")

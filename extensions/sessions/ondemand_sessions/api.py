@@ -1,16 +1,24 @@
 """JSON API of the sessions extension (all under ``{base_url}api/ondemand/sessions``):
 
-* ``GET``: ``{"status": "ok", "sessions": [card, ...]}``, one card per named server.
+* ``GET``: ``{"status": "ok", "sessions": [card, ...]}``, one card per named server, with what
+  the scheduler says about its job (:mod:`.jobs`; the fields are in docs/sessions.md).
 * ``POST`` ``{"app": id, "cluster": id?, <field>: value, ...}``: validated here first (400
   ``{"status": "error", "field": ..., "message": ...}``, nothing sent to the hub), then started
   through the hub as a new named server ``<app>-<n>``; ``{"status": "ok", "name": ...}``.
 * ``POST .../<name>/stop``: stop (scancel by the spawner); ``POST .../<name>/relaunch``: a new
   session with the same ``user_options``; ``DELETE .../<name>``: stop and remove.
+* ``GET .../<name>/log``: the last lines of the session's ``output.log``
+  ``{"status": "ok", "exists": bool, "text", "truncated", "size", "modified"}``; 404 for a
+  session the hub does not have.
+* ``GET .../<name>/thumbnail``: the session's ``thumbnail.png`` (no-cache, ETag), 404 when
+  there is none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,9 +28,12 @@ from tornado import web
 
 from ondemand_dashboard.api import PortalAPIHandler
 from ondemand_hub.site.apps import App, FormError, validate_options
+from ondemand_hub.site.clusters import Cluster
 
 from .handlers import SessionsMixin
 from .hub import SERVER_NAME, HubClient, HubError, server_name
+from .jobs import find_session_job, job_name, job_summary
+from .sessionfiles import read_thumbnail, session_path, tail_log, thumbnail_version
 
 NAME_RE = r"[a-z][a-z0-9-]{0,29}"
 
@@ -126,7 +137,46 @@ class SessionsHandler(SessionsAPIBase):
         home = os.path.expanduser("~")
         cards = [session_card(n, m, apps, self.base_url, home) for n, m in servers.items()]
         cards.sort(key=lambda c: (c["started"] or "", c["name"]), reverse=True)
+        await self.add_jobs(cards)
+        for card in cards:
+            card.update(self.file_urls(card["name"]))
         self.finish({"status": "ok", "sessions": cards})
+
+    def file_urls(self, name: str) -> dict[str, str | None]:
+        base = url_path_join(self.base_url, "api/ondemand/sessions", name)
+        version = thumbnail_version(session_path(name, "thumbnail.png"))
+        thumbnail = f"{base}/thumbnail?v={version}" if version else None
+        return {"log_url": f"{base}/log", "thumbnail_url": thumbnail}
+
+    async def add_jobs(self, cards: list[dict[str, Any]]) -> None:
+        """Add ``cluster``, ``scheduler`` and ``job`` to each card: one shared squeue answer per
+        cluster for all of them (and for every other tab)."""
+        sapp = self.sessions_app
+        clusters = {c.id: c for c in sapp.clusters()}
+        default = next(iter(clusters.values()), None)
+        groups: dict[Cluster, list[dict[str, Any]]] = {}
+        for card in cards:
+            cluster_id = card["user_options"].get("cluster")
+            cluster = clusters.get(cluster_id) if isinstance(cluster_id, str) else default
+            card.update(cluster=cluster.id if cluster else None, scheduler=None, job=None)
+            if cluster is not None and cluster.adapter == "slurm" and card["app"]:
+                groups.setdefault(cluster, []).append(card)
+        caches = {cluster: sapp.job_cache(cluster) for cluster in groups}
+        await asyncio.gather(*(cache.refresh() for cache in caches.values() if cache))
+        user = sapp.unix_user()
+        for cluster, group in groups.items():
+            cache = caches[cluster]
+            if cache is None:
+                continue
+            for card in group:
+                if cache.error is not None:
+                    card["scheduler"] = "unreachable"
+                    continue
+                card["scheduler"] = "ok"
+                job = find_session_job(cache.jobs, job_name(card["app"], card["name"]), user)
+                if job is not None:
+                    card["job"] = job_summary(job, cache.jobs)
+                    card["started"] = card["started"] or card["job"]["started"]
 
     @web.authenticated
     @authorized
@@ -196,8 +246,56 @@ class SessionActionHandler(SessionsAPIBase):
         self.launched(await self.launch(client, app_id, dict(options)))
 
 
+class SessionLogHandler(SessionsAPIBase):
+    """The end of a session's ``output.log`` (the job's stdout and stderr)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        if name not in await self.hub().servers():
+            raise HubError(404, f"No session {name!r}")
+        tail = await asyncio.to_thread(tail_log, session_path(name, "output.log"))
+        modified = datetime.fromtimestamp(tail.modified, UTC).isoformat() if tail.modified else None
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            {
+                "status": "ok",
+                "name": name,
+                "exists": tail.exists,
+                "text": tail.text,
+                "truncated": tail.truncated,
+                "size": tail.size,
+                "modified": modified,
+            }
+        )
+
+
+class SessionThumbnailHandler(SessionsAPIBase):
+    """A session's ``thumbnail.png``: only the user's own file, so no hub round trip (the
+    cards, which come from the hub, only link it for existing sessions)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        found = await asyncio.to_thread(read_thumbnail, session_path(name, "thumbnail.png"))
+        if found is None:
+            raise web.HTTPError(404, "Session %r has no thumbnail", name)
+        data, version = found
+        etag = f'"{version}"'
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("ETag", etag)
+        if etag in self.request.headers.get("If-None-Match", ""):
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(data, set_content_type="image/png")
+
+
 default_handlers = [
     (r"/api/ondemand/sessions", SessionsHandler),
     (rf"/api/ondemand/sessions/({NAME_RE})", SessionHandler),
     (rf"/api/ondemand/sessions/({NAME_RE})/(stop|relaunch)", SessionActionHandler),
+    (rf"/api/ondemand/sessions/({NAME_RE})/log", SessionLogHandler),
+    (rf"/api/ondemand/sessions/({NAME_RE})/thumbnail", SessionThumbnailHandler),
 ]

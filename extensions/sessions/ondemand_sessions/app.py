@@ -4,6 +4,7 @@ clusters, live partitions), plus the user's remembered form values."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import time
 from typing import Any
@@ -13,12 +14,19 @@ from traitlets import Dict, Float, List, Unicode, default
 
 from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
 from ondemand_dashboard.usersettings import write_user_settings
-from ondemand_hub.scheduler.slurm import Partition, SlurmCommands, parse_partitions, run
-from ondemand_hub.scheduler.status import SchedulerUnavailable
+from ondemand_hub.scheduler.slurm import (
+    Partition,
+    SlurmCommands,
+    parse_accounts,
+    parse_partitions,
+    run,
+)
+from ondemand_hub.scheduler.status import SchedulerUnavailable, StatusCache
 from ondemand_hub.site.apps import App, default_app_dirs, load_apps
 from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
 
 from . import api, handlers, share
+from .jobs import make_job_query
 from .paths import STATIC_DIR, TEMPLATES_DIR
 
 #: Key of the user's settings file holding the last values of each app's form.
@@ -63,6 +71,30 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         config=True
     )
 
+    job_status_interval = Float(
+        5.0,
+        help="""Seconds one squeue answer (the jobs of the My sessions cards) is reused.
+
+        However many cards and browser tabs are open, squeue runs at most once per interval per
+        cluster (plus ``squeue --start`` while a session is queued). Default 5 s, the page's
+        refresh interval; e.g. 15 on a very busy controller.
+        """,
+    ).tag(config=True)
+
+    accounts_interval = Float(
+        300.0,
+        help="""Seconds one sacctmgr answer (the accounts a form offers) is reused.
+
+        Accounts change rarely; 5 minutes keeps sacctmgr (slurmdbd) out of every form view.
+        """,
+    ).tag(config=True)
+
+    command_timeout = Float(
+        20.0,
+        help="Seconds squeue or sacctmgr may take. Slurm gives up on a dead controller after "
+        "about 9 s; longer than that, so its own message is shown.",
+    ).tag(config=True)
+
     @default("app_dirs")
     def _default_app_dirs(self) -> list[str]:
         return default_app_dirs()
@@ -81,6 +113,8 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     def initialize_settings(self) -> None:
         self._partitions: dict[str, tuple[float, list[Partition]]] = {}
+        self._accounts: dict[Cluster, tuple[float, list[str] | None]] = {}
+        self._job_caches: dict[Cluster, StatusCache] = {}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers.default_handlers)
@@ -134,6 +168,48 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         parts = parse_partitions(text)
         self._partitions[cluster.id] = (time.monotonic(), parts)
         return parts
+
+    @staticmethod
+    def slurm_commands(cluster: Cluster) -> SlurmCommands:
+        return SlurmCommands(
+            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
+        )
+
+    @staticmethod
+    def unix_user() -> str:
+        """The account this PUN runs as: the user Slurm knows (the hub's name may be mapped)."""
+        return pwd.getpwuid(os.getuid()).pw_name
+
+    def job_cache(self, cluster: Cluster) -> StatusCache | None:
+        """The shared squeue answer of a Slurm cluster (None for a local one)."""
+        if cluster.adapter != "slurm":
+            return None
+        cache = self._job_caches.get(cluster)
+        if cache is None:
+            query = make_job_query(
+                self.slurm_commands(cluster), self.unix_user(), self.command_timeout
+            )
+            cache = self._job_caches[cluster] = StatusCache(query, self.job_status_interval)
+        return cache
+
+    async def accounts(self, cluster: Cluster) -> list[str] | None:
+        """The user's Slurm accounts on ``cluster``; None when there is nothing to offer (a
+        local cluster, no accounting: sacctmgr fails without slurmdbd, or no association)."""
+        if cluster.adapter != "slurm":
+            return None
+        cached = self._accounts.get(cluster)
+        if cached and time.monotonic() - cached[0] < self.accounts_interval:
+            return cached[1]
+        commands = self.slurm_commands(cluster)
+        argv = commands.sacctmgr_accounts(self.unix_user())
+        try:
+            accounts = parse_accounts(await run(argv, commands.env(), timeout=self.command_timeout))
+        except (SchedulerUnavailable, OSError) as e:
+            self.log.info("sacctmgr on %s: no accounts to offer: %s", cluster.id, e)
+            accounts = []
+        result = accounts or None
+        self._accounts[cluster] = (time.monotonic(), result)
+        return result
 
     # -- remembered form values --------------------------------------------------------------
 

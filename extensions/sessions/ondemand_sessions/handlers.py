@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 APP_ID_RE = r"[a-z][a-z0-9_-]{0,31}"
 
+#: Fields that mean nothing on a cluster without a scheduler (adapter "local": apps run on the
+#: portal host): the form leaves them out, so the launch takes their defaults.
+SCHEDULER_FIELDS = ("bc_queue", "bc_account", "bc_num_gpus")
+
 
 def html_safe_json(value: Any) -> str:
     """JSON that can sit inside a ``<script>`` element or an HTML attribute."""
@@ -68,11 +72,20 @@ def form_values(app: App, remembered: dict[str, Any], partitions: list[Partition
 
 
 def field_models(
-    app: App, values: dict[str, Any], partitions: list[Partition] | None
+    app: App,
+    values: dict[str, Any],
+    partitions: list[Partition] | None,
+    accounts: list[str] | None = None,
+    local: bool = False,
 ) -> list[dict[str, Any]]:
-    """What the form template shows for each field."""
+    """What the form template shows for each field. ``accounts``: the user's Slurm accounts,
+    offered as a select for ``bc_account`` (None: it stays a text field); ``local``: a cluster
+    without a scheduler, whose form has no :data:`SCHEDULER_FIELDS`."""
     models = []
     for f in app.fields:
+        if local and f.name in SCHEDULER_FIELDS:
+            continue
+        widget, help_text = f.widget, f.help
         options = [[label, value] for label, value in f.options]
         if f.name == "bc_queue":
             options = [
@@ -80,13 +93,16 @@ def field_models(
                 for p in partitions or []
                 if p.available
             ]
+        if f.name == "bc_account" and accounts:
+            widget, help_text = "select", "The Slurm account the job is charged to."
+            options = [["Your default account", ""], *([a, a] for a in accounts)]
         value = values.get(f.name, f.value)
         models.append(
             {
                 "name": f.name,
-                "widget": f.widget,
+                "widget": widget,
                 "label": f.label,
-                "help": f.help,
+                "help": help_text,
                 "value": "" if value is None else value,
                 "min": f.min,
                 "max": f.max,
@@ -151,8 +167,17 @@ class AppFormHandler(SessionsPageHandler):
         missing = sapp.app_missing(app)
         clusters = sapp.clusters()
         remembered = sapp.remembered_values(self.dashboard_app, app.id)
-        cluster = sapp.cluster(remembered.pop("cluster", None)) or sapp.cluster(None)
+        remembered_cluster = remembered.pop("cluster", None)
+        # ?cluster=<id>: the form was switched to another cluster (sessions.js reloads it)
+        chosen = self.get_query_argument("cluster", None)
+        cluster = (
+            (sapp.cluster(chosen) if chosen else None)
+            or sapp.cluster(remembered_cluster)
+            or sapp.cluster(None)
+        )
         partitions = await sapp.partitions(cluster) if cluster else []
+        accounts = await sapp.accounts(cluster) if cluster else None
+        local = cluster is not None and cluster.adapter != "slurm"
         values = form_values(app, remembered, partitions or [])
         self.render_sessions_page(
             "app_form.html",
@@ -161,8 +186,9 @@ class AppFormHandler(SessionsPageHandler):
             missing_command=missing,
             clusters=[{"id": c.id, "title": c.title} for c in clusters],
             cluster_id=cluster.id if cluster else "",
+            local_cluster=local,
             scheduler_down=partitions is None,
-            fields=field_models(app, values, partitions),
+            fields=field_models(app, values, partitions, accounts, local),
             fields_json=html_safe_json([f.name for f in app.fields]),
         )
 

@@ -68,6 +68,15 @@
   }
 
   function initForm(form) {
+    // Partitions, accounts and which fields exist depend on the cluster: show its form.
+    const cluster = form.querySelector('select[name="cluster"]');
+    if (cluster) {
+      cluster.addEventListener("change", () => {
+        const url = new URL(window.location.href);
+        url.searchParams.set("cluster", cluster.value);
+        window.location.assign(url.toString());
+      });
+    }
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = form.querySelector('button[type="submit"]');
@@ -119,7 +128,68 @@
     return a;
   }
 
-  function card(session, list) {
+  function when(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return iso;
+    return date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  function fromNow(iso) {
+    const minutes = Math.round((new Date(iso).getTime() - Date.now()) / 60000);
+    if (!Number.isFinite(minutes) || minutes < 1) return "";
+    if (minutes < 60) return " (in " + minutes + " min)";
+    return " (in " + Math.floor(minutes / 60) + " h " + String(minutes % 60).padStart(2, "0") + " min)";
+  }
+
+  function ordinal(n) {
+    const tens = n % 100;
+    const suffix = tens >= 11 && tens <= 13 ? "th" : { 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th";
+    return n + suffix;
+  }
+
+  // What the scheduler says about the session's job, as [label, value] rows.
+  function jobRows(session) {
+    const rows = [];
+    const job = session.job;
+    if (session.started) rows.push(["Started", when(session.started)]);
+    if (!job) return rows;
+    rows.push(["Job", job.id + (job.partition ? " on " + job.partition : "") + ": " + job.state_text]);
+    if (job.node) rows.push(["Node", job.node]);
+    if (job.time_left) rows.push(["Time left", job.time_left]);
+    if (job.state === "PENDING") {
+      if (job.queue_position) {
+        const place = job.queue_position === 1 ? "next in line" : ordinal(job.queue_position) + " in line";
+        rows.push(["In queue", place + (job.partition ? " in " + job.partition : "")]);
+      }
+      rows.push(["Expected start", job.expected_start ? when(job.expected_start) + fromNow(job.expected_start) : "not estimated yet"]);
+      if (job.reason_text) rows.push(["Waiting", job.reason_text]);
+    }
+    return rows;
+  }
+
+  function details(session) {
+    const dl = el("dl", "row small mb-2 ondemand-session-details");
+    jobRows(session).forEach(([label, value]) => {
+      const dt = el("dt", "col-sm-4", label);
+      const dd = el("dd", "col-sm-8", value);
+      dt.dataset.field = label;
+      dl.append(dt, dd);
+    });
+    return dl;
+  }
+
+  function thumbnail(session, oldThumbnails) {
+    const old = oldThumbnails.get(session.name);
+    // Same version: keep the image already shown (no new request, no flicker).
+    if (old && old.getAttribute("src") === session.thumbnail_url) return old;
+    const img = el("img", "ondemand-session-thumbnail rounded border float-end ms-3 mb-2");
+    img.src = session.thumbnail_url;
+    img.alt = "Screenshot of " + session.title + " " + session.name;
+    img.dataset.session = session.name;
+    return img;
+  }
+
+  function card(session, list, oldThumbnails) {
     const apiUrl = list.dataset.api + "/" + encodeURIComponent(session.name);
     const col = el("div", "col");
     const c = el("div", "card h-100 ondemand-session-card");
@@ -129,9 +199,16 @@
     title.append(el("i", "bi bi-" + session.icon + " text-primary"), el("span", "me-auto", session.title));
     title.append(el("span", "badge " + (BADGES[session.state] || "text-bg-secondary"), session.state));
     body.append(title);
+    if (session.thumbnail_url) body.append(thumbnail(session, oldThumbnails));
     const meta = el("p", "small text-body-secondary mb-2", session.name + " · " + session.message);
     body.append(meta);
-    const actions = el("div", "d-flex flex-wrap gap-2");
+    if (session.scheduler === "unreachable") {
+      const warn = el("p", "small text-warning-emphasis mb-2 ondemand-scheduler-unreachable");
+      warn.append(el("i", "bi bi-exclamation-triangle me-1"), document.createTextNode("Scheduler unreachable: the job's state is unknown right now."));
+      body.append(warn);
+    }
+    body.append(details(session));
+    const actions = el("div", "d-flex flex-wrap gap-2 clearfix");
     const act = (method, url, confirmText) => async (event) => {
       if (confirmText && !window.confirm(confirmText)) return;
       event.currentTarget.disabled = true;
@@ -153,10 +230,54 @@
       button("Delete", "trash", "btn-outline-danger", act("DELETE", apiUrl, "Delete session " + session.name + "? A running job is cancelled."))
     );
     actions.append(link("Folder", "folder2-open", "btn-outline-secondary", session.folder_url, false));
+    if (session.log_url) actions.append(button("Output log", "terminal", "btn-outline-secondary", () => openLog(session, list)));
     body.append(actions);
     c.append(body);
     col.append(c);
     return col;
+  }
+
+  // --- the output log modal --------------------------------------------------------------
+
+  let logTimer = null;
+
+  async function loadLog(url) {
+    const pre = document.getElementById("session-log-text");
+    const meta = document.getElementById("session-log-meta");
+    const alert = document.getElementById("session-log-error");
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    try {
+      const log = await api("GET", url);
+      alert.hidden = true;
+      if (!log.exists) {
+        meta.textContent = "No output.log yet: it appears when the job starts.";
+        pre.textContent = "";
+        return;
+      }
+      meta.textContent =
+        (log.truncated ? "The last lines of " : "") + "output.log, " + log.size + " bytes" +
+        (log.modified ? ", written " + when(log.modified) : "");
+      if (pre.textContent !== log.text) {
+        pre.textContent = log.text;
+        if (atBottom) pre.scrollTop = pre.scrollHeight;
+      }
+    } catch (error) {
+      alert.textContent = "Could not read the log: " + error.message;
+      alert.hidden = false;
+    }
+  }
+
+  function openLog(session, list) {
+    const modalEl = document.getElementById("session-log");
+    document.getElementById("session-log-title").lastChild.textContent = "Output log · " + session.name;
+    document.getElementById("session-log-text").textContent = "";
+    document.getElementById("session-log-meta").textContent = "Loading…";
+    const interval = Math.max(1000, parseInt(list.dataset.pollMs, 10) || 5000);
+    window.clearInterval(logTimer);
+    loadLog(session.log_url);
+    logTimer = window.setInterval(() => loadLog(session.log_url), Math.min(interval, 3000));
+    modalEl.addEventListener("hidden.bs.modal", () => window.clearInterval(logTimer), { once: true });
+    window.bootstrap.Modal.getOrCreateInstance(modalEl).show();
   }
 
   function showListError(error) {
@@ -168,7 +289,9 @@
   async function refresh(list) {
     try {
       const data = await api("GET", list.dataset.api);
-      const cards = data.sessions.map((s) => card(s, list));
+      const oldThumbnails = new Map();
+      list.querySelectorAll("img[data-session]").forEach((img) => oldThumbnails.set(img.dataset.session, img));
+      const cards = data.sessions.map((s) => card(s, list, oldThumbnails));
       if (!cards.length) cards.push(el("p", "text-body-secondary", "No sessions yet."));
       list.replaceChildren(...cards);
       showListError(null);

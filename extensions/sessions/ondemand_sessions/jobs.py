@@ -1,0 +1,103 @@
+"""What the scheduler says about each session's job, for the My sessions cards.
+
+The PUN runs as the user, so it asks Slurm itself (argv only, :mod:`ondemand_hub.scheduler.slurm`):
+one ``squeue -h -t all`` per cluster per interval, shared by every card of every open tab through
+a :class:`~ondemand_hub.scheduler.status.StatusCache`, plus ``squeue --start -u <me>`` in the
+same query when one of the user's sessions is queued. All users' jobs are listed because a
+job's place in the queue depends on the others. A session's job is found by its name,
+``ondemand-<app>-<session>`` (``make_sbatch_argv``); names are never reused.
+
+A failed query means "scheduler unreachable" on the card, never "ended".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from ondemand_hub.scheduler.slurm import (
+    SlurmCommands,
+    format_time_left,
+    parse_duration,
+    parse_squeue,
+    parse_squeue_start,
+    plain_reason,
+    plain_state,
+    queue_position,
+    run,
+)
+from ondemand_hub.scheduler.status import JobStatus, Query, SchedulerUnavailable
+
+
+def job_name(app_id: str, session: str) -> str:
+    """The Slurm job name the session spawner gives a session's job."""
+    return f"ondemand-{app_id}-{session}"
+
+
+def make_job_query(commands: SlurmCommands, user: str, timeout: float) -> Query:
+    """The query of a cluster's StatusCache: every job, pending ones of ``user`` with their
+    expected start from ``squeue --start``."""
+
+    async def query() -> dict[str, JobStatus]:
+        env = commands.env()
+        try:
+            jobs = parse_squeue(await run(commands.squeue_all(), env, timeout=timeout))
+            queued = [
+                j
+                for j in jobs.values()
+                if j.user == user and j.state == "PENDING" and j.name.startswith("ondemand-")
+            ]
+            if queued:
+                text = await run(commands.squeue_start(user), env, timeout=timeout)
+                starts = parse_squeue_start(text)
+                for job in queued:
+                    start = starts.get(job.job_id, job.start_time)
+                    jobs[job.job_id] = dataclasses.replace(job, start_time=start)
+        except OSError as e:  # squeue not found or not runnable
+            raise SchedulerUnavailable(f"cannot run squeue: {e.strerror or e}") from None
+        return jobs
+
+    return query
+
+
+def find_session_job(jobs: dict[str, JobStatus], name: str, user: str) -> JobStatus | None:
+    """The user's job called ``name``: the newest queued or running one, else the newest one
+    (ended jobs stay listed for Slurm's MinJobAge, 300 s by default)."""
+    mine = [j for j in jobs.values() if j.name == name and j.user == user]
+    live = [j for j in mine if j.is_pending or j.is_running]
+    candidates = live or mine
+    return max(candidates, key=lambda j: _id_number(j.job_id)) if candidates else None
+
+
+def _id_number(job_id: str) -> int:
+    digits = job_id.split("_", 1)[0]
+    return int(digits) if digits.isdigit() else 0
+
+
+def local_iso(slurm_time: str) -> str | None:
+    """Slurm's local time (``2026-11-23T00:55:56``, the PUN's time zone, as the PUN runs on the
+    portal host next to slurmctld's clients) as ISO 8601 with its offset, for the browser."""
+    try:
+        return datetime.fromisoformat(slurm_time).astimezone().isoformat()
+    except ValueError:
+        return None
+
+
+def job_summary(job: JobStatus, jobs: dict[str, JobStatus]) -> dict[str, Any]:
+    """The ``job`` object of a card (docs/sessions.md, "My sessions")."""
+    running, pending = job.is_running, job.state == "PENDING"
+    return {
+        "id": job.job_id,
+        "state": job.state,
+        "state_text": plain_state(job.state),
+        "partition": job.partition or None,
+        "node": job.node or None,
+        "time_left": (format_time_left(job.time_left) or None) if running else None,
+        "time_left_seconds": parse_duration(job.time_left) if running else None,
+        "queue_position": queue_position(jobs, job.job_id),
+        "expected_start": local_iso(job.start_time) if pending else None,
+        "reason": (job.reason or None) if pending else None,
+        "reason_text": (plain_reason(job.reason) or None) if pending else None,
+        "started": None if pending else local_iso(job.start_time),
+    }
