@@ -15,6 +15,9 @@ An OOD admin's file works unchanged when it uses these keys::
         bin: "/usr/bin"         # where sbatch, squeue... live; default: found on PATH
         conf: "/etc/slurm/slurm.conf"   # SLURM_CONF; optional
 
+``cluster``, ``bin`` and ``conf`` are Slurm's: a local cluster (docs/local-cluster.md) refuses
+them rather than ignore them.
+
 The cluster's id is the file name without ``.yml``. With no cluster configured, the portal has
 one built-in cluster, ``local``. Unknown keys are errors naming the file and the key.
 """
@@ -108,6 +111,11 @@ def parse_cluster(path: Path, text: str) -> Cluster:
     if adapter not in ADAPTERS:
         raise ClusterError(
             f"{path}: key 'v2.job.adapter': expected one of {', '.join(ADAPTERS)}, got {adapter!r}"
+        )
+    slurm_only = [k for k in ("cluster", "bin", "conf") if adapter != "slurm" and k in job]
+    if slurm_only:
+        raise ClusterError(
+            f"{path}: key 'v2.job.{slurm_only[0]}': only for adapter slurm, not {adapter!r}"
         )
     hidden = meta.get("hidden", False)
     if not isinstance(hidden, bool):

@@ -28,6 +28,7 @@ from ondemand_hub.scheduler.local import (
     process_status,
     read_stat,
 )
+from ondemand_hub.site.clusters import ClusterError, parse_cluster
 from ondemand_hub.spawners.session import LAUNCHER
 
 # A real line of /proc/<pid>/stat, with a command name that holds ") (" and spaces.
@@ -228,3 +229,10 @@ def test_the_launcher_binds_where_it_is_told_and_writes_the_port(tmp_path, job_e
     port = (tmp_path / port_file).read_text()
     assert out.split() == [f"--ip={ip}", f"--port={port}"]
     assert 1024 <= int(port) <= 65535
+
+
+@pytest.mark.parametrize("key", ["bin: /usr/bin", "conf: /etc/slurm/slurm.conf", "cluster: c1"])
+def test_a_local_cluster_refuses_slurm_settings_rather_than_ignore_them(key):
+    text = f"v2:\n  job:\n    adapter: local\n    {key}\n"
+    with pytest.raises(ClusterError, match=f"v2.job.{key.split(':')[0]}.*only for adapter slurm"):
+        parse_cluster(Path("portal.yml"), text)
