@@ -3,8 +3,8 @@
 # Every resource request is on sbatch's command line: this script holds no #SBATCH lines.
 # Values from the form are validated first and printed only through shquote.
 #
-# code-server listens on a Unix socket in a private (0700) directory, with its own login
-# switched off: the session's Jupyter server (hub OAuth) is the only way in, at /vscode/.
+# code-server listens on a Unix socket in a private (0700) directory, removed at exit, with its
+# own login switched off: the session's Jupyter server (hub OAuth) is the only way in, /vscode/.
 set -euo pipefail
 
 cd /home/alice/ondemand/sessions/vscode-2
@@ -29,7 +29,7 @@ cat > "$private/jupyter_server_config.json" <<JSON
   "command": ["code-server", "--auth", "none", "--disable-telemetry", "--disable-update-check",
               "--socket", "{unix_socket}", "--user-data-dir", $(python_json "$HOME/.local/share/code-server"),
               $(python_json "$folder")],
-  "unix_socket": true, "timeout": 60,
+  "unix_socket": $(python_json "$private/code-server.sock"), "timeout": 60,
   "launcher_entry": {"title": "VS Code"}}}}}
 JSON
 export JUPYTER_CONFIG_PATH="$private${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
