@@ -100,10 +100,19 @@ def parse_squeue_start(text: str) -> dict[str, str]:
     return starts
 
 
-#: Pending reasons of jobs that cannot start wherever they stand in the queue (held, or waiting
-#: for a time or for another job): they have no place in it and hold nobody up.
+#: Pending reasons of jobs that cannot start wherever they stand in the queue (held, waiting for
+#: a time or for another job, or asking for more than their partition allows, which
+#: ``EnforcePartLimits=NO`` lets them do): they have no place in it and hold nobody up.
 NOT_WAITING_IN_LINE = frozenset(
-    {"JobHeldUser", "JobHeldAdmin", "BeginTime", "Dependency", "DependencyNeverSatisfied"}
+    {
+        "JobHeldUser",
+        "JobHeldAdmin",
+        "BeginTime",
+        "Dependency",
+        "DependencyNeverSatisfied",
+        "PartitionTimeLimit",
+        "PartitionNodeLimit",
+    }
 )
 
 

@@ -96,6 +96,9 @@ def test_equal_priorities_go_by_job_id_and_a_multi_partition_job_takes_its_best_
 
     jobs = {j.job_id: j for j in (job("9", "a"), job("10", "a"), job("11", "a,b"), job("8", "b"))}
     assert [queue_position(jobs, i) for i in ("9", "10", "11", "8")] == [1, 2, 2, 1]
+    # a job over its partition's time limit (EnforcePartLimits=NO) waits forever: no place
+    jobs["7"] = JobStatus("7", "PENDING", "PartitionTimeLimit", partition="a", priority=99)
+    assert queue_position(jobs, "7") is None and queue_position(jobs, "9") == 1
 
 
 def test_expected_starts_from_squeue_start():
