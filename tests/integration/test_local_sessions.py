@@ -266,8 +266,10 @@ def test_lena_runs_jupyterlab_locally_luke_cannot_delete_ends_the_whole_tree(loc
     assert r.status_code == 403, (r.status_code, r.url)
     assert luke.get(f"{base}/api/status", timeout=30).status_code == 403
 
+    stopping = time.monotonic()
     delete(hub, token, "lab1")
     wait_for(lambda: not [p for p in pids if alive(p)], 15, "every process gone", hub)
+    print(f"local session DELETE -> every process gone: {time.monotonic() - stopping:.2f} s")
     assert not alive(supervisor, start_time)
     assert "stopped by SIGTERM" in (folder / "output.log").read_text()
 
