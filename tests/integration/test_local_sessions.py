@@ -22,6 +22,7 @@ from ondemand_hub.scheduler.local import (
     descendants,
     make_start_argv,
     make_start_input,
+    make_stop_argv,
     parse_job_id,
     process_table,
     read_stat,
@@ -30,6 +31,7 @@ from ondemand_hub.scheduler.local import (
 LENA, LUKE = "odt-lena", "odt-luke"
 PASSWORDS = {LENA: "Lena-pw-6!", LUKE: "Luke-pw-7!"}
 PYTHON = str(VENV_BIN / "python")
+SESSIONS = ("lab1", "run1", "boom1", "wall1")
 #: What a local session's environment holds besides JUPYTERHUB_* (bash adds PWD, SHLVL...).
 SESSION_ENV = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "ONDEMAND_HUB_JOB_ID"}
 
@@ -55,6 +57,12 @@ def local_hub():
         with running_hub("local-sessions", env=env) as hub:
             yield hub
     finally:
+        for name in SESSIONS:  # a failed test may leave its session running: end it, by id
+            try:
+                job_id = job_id_of(name)
+            except (OSError, IndexError, StopIteration):
+                continue
+            run("runuser", "-u", LENA, "--", *make_stop_argv(PYTHON, job_id, 1), check=False)
         for name in PASSWORDS:
             run(STAGE, "pun", "stop", "--user", name, check=False)
         shutil.rmtree(clusters, ignore_errors=True)
