@@ -94,7 +94,7 @@ async def test_page_assets_are_served(jp_fetch, jp_base_url, http_server_client)
     html = page_text(await jp_fetch("dashboard"))
     assets = re.findall(r'(?:href|src)="([^"]+/static/[^"]+)"', html)
 
-    assert len(assets) == 5  # bootstrap css + js, icons css, dashboard css + js
+    assert len(assets) == 6  # bootstrap css + js, icons css, portal js, dashboard css + js
     for url in assets:
         response = await http_server_client.fetch(url)
         assert response.code == 200, url
