@@ -71,6 +71,10 @@ class StatusCache:
         limit = self.interval if max_age is None else min(self.interval, max_age)
         return self.fetched_at is not None and self.clock() - self.fetched_at < limit
 
+    def invalidate(self) -> None:
+        """Make the next caller query again (after an action that changes jobs, e.g. scancel)."""
+        self.fetched_at = None
+
     async def refresh(self, force: bool = False, max_age: float | None = None) -> None:
         """Query the scheduler unless the cache is fresh (younger than ``interval``, or than
         ``max_age`` for a caller in a hurry); join a query already running."""

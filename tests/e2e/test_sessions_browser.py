@@ -1,14 +1,20 @@
 """Browser test of an interactive app, through the real hub, the user's PUN and the real
-single-node Slurm: fill the JupyterLab form, watch the session start, Connect, see JupyterLab."""
+single-node Slurm: fill the JupyterLab form, watch the session start, Connect, see JupyterLab;
+then the card's job details, its output log and thumbnail, and a second session waiting in the
+queue for both CPUs, cancelled and relaunchable."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, expect
 
 from harness import STAGE, Hub, ensure_account, run, running_hub, sign_in_with_form
 
@@ -50,7 +56,7 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     sign_in_with_form(page, sessions_hub, USER, PASSWORD)
 
     page.get_by_role("link", name="Interactive Apps").click()
-    page.get_by_role("link", name="Launch").first.click()
+    page.locator('[data-app-id="jupyter"]').get_by_role("link", name="Launch").click()
     expect(page.get_by_label("Partition")).to_have_value("debug")
     page.get_by_label("Hours").fill("1")
     page.get_by_role("button", name="Launch").click()
@@ -74,3 +80,90 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     assert f"/user/{USER}/" in lab.url and lab.url.rstrip("/").endswith("/lab")
     lab.screenshot(path=str(screenshots / "sessions-jupyterlab.png"))
     assert errors == []
+
+    # --- back on My sessions: what Slurm says about the running session ----------------------
+    job_id = squeue_field("%i")[0]
+    expect(detail(card, "Job")).to_have_text(f"{job_id} on debug: running", timeout=15_000)
+    expect(detail(card, "Node")).to_have_text("vm")
+    expect(detail(card, "Time left")).to_have_text(re.compile(r"(59|58|57) min|1 h 00 min"))
+    expect(detail(card, "Started")).not_to_be_empty()
+
+    card.get_by_role("button", name="Output log").click()
+    log = page.locator("#session-log")
+    expect(log).to_be_visible()
+    expect(log.locator("#session-log-text")).to_contain_text("ondemand-hub: starting jupyter on vm")
+    expect(log.locator("#session-log-meta")).to_contain_text("output.log")
+    page.wait_for_function(  # Bootstrap's fade-in done
+        "getComputedStyle(document.getElementById('session-log')).opacity === '1'"
+    )
+    scrolled = "pre => pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4"
+    assert log.locator("#session-log-text").evaluate(scrolled)  # the end of the log is in view
+    page.screenshot(path=str(screenshots / "sessions-log.png"))
+    log.get_by_role("button", name="Close").first.click()
+    expect(log).to_be_hidden()
+
+    # the Desktop app's job writes thumbnail.png every ~10 s; the card picks it up by itself
+    name = card.get_attribute("data-session")
+    write_thumbnail(Path("/home") / USER / "ondemand" / "sessions" / name / "thumbnail.png")
+    thumbnail = card.locator("img.ondemand-session-thumbnail")
+    expect(thumbnail).to_be_visible(timeout=15_000)
+    assert thumbnail.evaluate("img => img.naturalWidth") == 64
+
+    # --- a second session that needs both CPUs waits in the queue ------------------------------
+    page.get_by_role("link", name="New session").click()
+    page.locator('[data-app-id="jupyter"]').get_by_role("link", name="Launch").click()
+    page.get_by_label("Cores").fill("2")
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_url("**/sessions/**", timeout=30_000)
+    waiting = page.locator(".ondemand-session-card", has_text="Queued").first
+    expect(waiting).to_be_visible(timeout=30_000)
+    queued = page.locator(
+        f'.ondemand-session-card[data-session="{waiting.get_attribute("data-session")}"]'
+    )
+    expect(detail(queued, "In queue")).to_have_text(
+        re.compile(r"(next|\d+(st|nd|rd|th)) in line in debug"), timeout=30_000
+    )
+    # Resources, or Priority when other tests' jobs wait too
+    expect(detail(queued, "Waiting")).to_have_text(
+        re.compile("waiting for CPUs, memory or GPUs to free up|other jobs are ahead of it")
+    )
+    # the backfill scheduler estimates a start within its interval (5 s here)
+    expect(detail(queued, "Expected start")).not_to_have_text("not estimated yet", timeout=30_000)
+    page.screenshot(path=str(screenshots / "sessions-queued.png"), full_page=True)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    queued.get_by_role("button", name="Cancel").click()
+    expect(queued.get_by_role("button", name="Relaunch")).to_be_visible(timeout=30_000)
+    expect(queued.locator(".badge")).to_have_text("stopped")
+    expect(queued).to_contain_text("cancelled", timeout=15_000)  # as squeue still lists it
+    assert len(squeue_field("%i")) == 1  # only the running session's job is left
+    assert errors == []
+
+
+def squeue_field(field: str) -> list[str]:
+    """One squeue field of the user's queued and running jobs."""
+    return run("squeue", "-h", "-u", USER, "-t", "PD,R", "-o", field).stdout.split()
+
+
+def detail(card: Locator, label: str) -> Locator:
+    """The value of one row of a card's job details."""
+    return card.locator(f'dt[data-field="{label}"] + dd')
+
+
+def write_thumbnail(path: Path) -> None:
+    """A real 64x40 PNG, written as the session's job would, owned by the user."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes([40, 90, 160]) * 64 for _ in range(40))
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 40, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    path.write_bytes(png)
+    owner = path.parent.stat()
+    os.chown(path, owner.st_uid, owner.st_gid)

@@ -162,7 +162,7 @@ async def test_a_held_and_a_delayed_session_say_why_they_wait(
         "reason_text": "held by you",
         "started": None,
     }
-    assert (found[held]["state"], found[held]["message"]) == ("starting", "Queued or starting")
+    assert (found[held]["state"], found[held]["message"]) == ("starting", "Queued")
     job = found[later]["job"]
     assert (job["id"], job["reason_text"]) == (later_job, "waiting for the start time it was given")
     # squeue --start's estimate: the begin time, an hour from now, with the PUN's UTC offset
@@ -180,8 +180,12 @@ async def test_a_running_session_shows_node_and_time_left(call, fake_hub, slurm_
         await asyncio.sleep(0.5)
     stopped_job = submitted(stopped, "--hold")
     subprocess.run(["scancel", stopped_job], check=True)
+    starting = unique_name()
+    starting_job = submitted(starting, "--dependency=afterok:" + job_id, "--kill-on-invalid-dep=no")
     fake_hub.servers = {
         name: server(name, "test", ready=True, pending=None),
+        # the job waits for another: still "Queued" (the job runs: "Starting: ...")
+        starting: server(starting, "test"),
         # stopped by the hub: JupyterHub forgets its start time; its job is still listed
         stopped: server(stopped, "test", pending=None, stopped=True, started=None),
     }
@@ -195,9 +199,14 @@ async def test_a_running_session_shows_node_and_time_left(call, fake_hub, slurm_
     assert job["expected_start"] is None and job["reason"] is None
     assert found[name]["started"] == "2025-01-01T10:00:00.000000Z"  # the hub's start time
     assert job["started"] is not None
+    waiting = found[starting]
+    assert (waiting["message"], waiting["job"]["id"]) == ("Queued", starting_job)
+    assert waiting["job"]["reason_text"] == "waiting for another job to finish"
+    assert waiting["job"]["queue_position"] is None
+    assert (found[name]["state"], found[name]["message"]) == ("running", "Ready")
     ended = found[stopped]
     assert (ended["state"], ended["job"]["state_text"]) == ("stopped", "cancelled")
-    assert ended["started"] is None or ended["started"] == ended["job"]["started"]
+    assert ended["job"]["started"] is None and ended["started"] is None  # it never ran
 
 
 async def test_every_card_and_tab_share_one_squeue_per_interval(
@@ -212,6 +221,28 @@ async def test_every_card_and_tab_share_one_squeue_per_interval(
     assert all(found[n]["scheduler"] == "ok" and found[n]["job"] is None for n in names)
     caches = sessions_app(jp_serverapp)._job_caches
     assert [cache.calls for cache in caches.values()] == [1]
+
+
+async def test_a_stop_or_delete_makes_the_next_cards_ask_squeue_again(
+    call, fake_hub, slurm_cluster, jp_serverapp
+):
+    one, two = unique_name(), unique_name()
+    fake_hub.servers = {n: server(n, "test", ready=True, pending=None) for n in (one, two)}
+    await cards(call)
+    await cards(call)
+    cache = next(iter(sessions_app(jp_serverapp)._job_caches.values()))
+    assert cache.calls == 1
+
+    code, _, _ = await call(f"api/ondemand/sessions/{one}/stop", "POST")
+    assert code == 200
+    await cards(call)
+    assert cache.calls == 2  # the card shows the cancelled job now, not up to 5 s later
+
+    code, _, _ = await call(f"api/ondemand/sessions/{two}", "DELETE")
+    assert code == 200
+    await cards(call)
+    await cards(call)
+    assert cache.calls == 3
 
 
 async def test_an_unreachable_scheduler_is_said_never_ended(

@@ -78,6 +78,14 @@ def session_card(
     }
 
 
+#: The message of a starting session once its job is known.
+STARTING_MESSAGES = {
+    "PENDING": "Queued",
+    "CONFIGURING": "Starting: its node is being set up",
+    "RUNNING": "Starting: the job runs, the app is starting",
+}
+
+
 class SessionsAPIBase(SessionsMixin, PortalAPIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -177,6 +185,8 @@ class SessionsHandler(SessionsAPIBase):
                 if job is not None:
                     card["job"] = job_summary(job, cache.jobs)
                     card["started"] = card["started"] or card["job"]["started"]
+                    if card["state"] == "starting":
+                        card["message"] = STARTING_MESSAGES.get(job.state, card["message"])
 
     @web.authenticated
     @authorized
@@ -222,6 +232,7 @@ class SessionHandler(SessionsAPIBase):
     @authorized
     async def delete(self, name: str) -> None:
         await self.hub().stop(name, remove=True)
+        self.sessions_app.forget_jobs()
         self.log.info("%s: deleted session %s", self.current_user.username, name)
         self.finish({"status": "ok"})
 
@@ -233,6 +244,7 @@ class SessionActionHandler(SessionsAPIBase):
         client = self.hub()
         if action == "stop":
             await client.stop(name)
+            self.sessions_app.forget_jobs()
             self.log.info("%s: stopped session %s", client.user, name)
             self.finish({"status": "ok"})
             return

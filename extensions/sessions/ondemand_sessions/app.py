@@ -192,6 +192,12 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
             cache = self._job_caches[cluster] = StatusCache(query, self.job_status_interval)
         return cache
 
+    def forget_jobs(self) -> None:
+        """After a stop or delete: the next cards ask squeue again instead of showing the job
+        as it was for up to ``job_status_interval``."""
+        for cache in self._job_caches.values():
+            cache.invalidate()
+
     async def accounts(self, cluster: Cluster) -> list[str] | None:
         """The user's Slurm accounts on ``cluster``; None when there is nothing to offer (a
         local cluster, no accounting: sacctmgr fails without slurmdbd, or no association)."""

@@ -99,5 +99,6 @@ def job_summary(job: JobStatus, jobs: dict[str, JobStatus]) -> dict[str, Any]:
         "expected_start": local_iso(job.start_time) if pending else None,
         "reason": (job.reason or None) if pending else None,
         "reason_text": (plain_reason(job.reason) or None) if pending else None,
-        "started": None if pending else local_iso(job.start_time),
+        # a job cancelled before it ran has a start time too (its end): only one that got a node
+        "started": local_iso(job.start_time) if job.node and not pending else None,
     }

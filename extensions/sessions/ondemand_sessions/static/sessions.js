@@ -245,7 +245,8 @@
     const pre = document.getElementById("session-log-text");
     const meta = document.getElementById("session-log-meta");
     const alert = document.getElementById("session-log-error");
-    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    // Follow the end of the log unless the reader scrolled up (the first load always ends there).
+    const atBottom = !pre.textContent || pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     try {
       const log = await api("GET", url);
       alert.hidden = true;
@@ -277,6 +278,14 @@
     loadLog(session.log_url);
     logTimer = window.setInterval(() => loadLog(session.log_url), Math.min(interval, 3000));
     modalEl.addEventListener("hidden.bs.modal", () => window.clearInterval(logTimer), { once: true });
+    modalEl.addEventListener(
+      "shown.bs.modal",
+      () => {
+        const pre = document.getElementById("session-log-text");
+        pre.scrollTop = pre.scrollHeight; // a log loaded while hidden could not scroll
+      },
+      { once: true }
+    );
     window.bootstrap.Modal.getOrCreateInstance(modalEl).show();
   }
 
