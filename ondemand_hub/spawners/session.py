@@ -22,10 +22,11 @@ How a session runs:
   variables (the server token among them) reach the job only through sbatch's environment with
   ``--export=<exactly those names>``: they are never written to a file.
 * The job id is written to the hub database as soon as sbatch returns.
-* Port: no report endpoint. The job's launcher (a trusted one-line Python, ``jupyter_cmd``) binds
-  a free port, writes it to ``port.<job id>`` in the session folder and execs
-  ``jupyterhub-singleuser --port=<it>``; the hub reads that file *as the user* and accepts only a
-  whole number from 1024 to 65535. A user can only point their own session's route somewhere.
+* Port: no report endpoint. The job's launcher (:mod:`ondemand_hub.launcher`, ``jupyter_cmd``)
+  starts the server on a free port and, once it accepts connections, writes the port to
+  ``port.<job id>`` in the session folder; the hub reads that file *as the user* and accepts
+  only a whole number from 1024 to 65535. A user can only point their own session's route
+  somewhere.
 * Job state comes from one :class:`~ondemand_hub.scheduler.status.StatusCache` per cluster,
   shared by every session of the hub (one ``squeue -t all`` per interval). A squeue error means
   "unknown" (``poll`` returns None), a job that is not listed or ended means "gone" (1).
@@ -72,17 +73,10 @@ _LOCAL_STATUS = local.LocalStatus()
 #: States after which a job will never run again (squeue's long names, plus NOTFOUND).
 GONE = "gone"
 
-#: The job's launcher, run in the session folder with the server's argv[1] and the address to
-#: listen on argv[2]: bind a free port, tell the hub through a file only the user (and root) can
-#: write, then become jupyterhub-singleuser on that port. The job id is Slurm's, or the local
-#: session's (set by its supervisor).
-LAUNCHER = (
-    "import os,socket,sys;"
-    "ip=sys.argv[2];s=socket.socket();s.bind((ip,0));p=s.getsockname()[1];s.close();"
-    "j=os.environ.get('ONDEMAND_HUB_JOB_ID') or os.environ['SLURM_JOB_ID'];"
-    "f='port.'+j;open(f+'.tmp','w').write(str(p));os.rename(f+'.tmp',f);"
-    "os.execv(sys.argv[1],[sys.argv[1],'--ip='+ip,'--port='+str(p)])"
-)
+#: The job's launcher (ondemand_hub/launcher.py), run in the session folder: starts the server
+#: on a free port of the address it is given and writes that port to ``port.<job id>`` once the
+#: server accepts connections. ``-I``: nothing from the folder or PYTHON* variables is imported.
+LAUNCHER = ("-I", "-m", "ondemand_hub.launcher")
 #: Where a Slurm job's server listens: the hub reaches it on the compute node.
 SLURM_IP = "0.0.0.0"
 
@@ -403,7 +397,7 @@ class SlurmSessionSpawner(Spawner):
             session_dir=self.session_dir(),
             hub_api_url=env["JUPYTERHUB_API_URL"],
             hub_prefix=env["JUPYTERHUB_SERVICE_PREFIX"],
-            jupyter_cmd=(self.python_command, "-c", LAUNCHER, self.singleuser_command, ip),
+            jupyter_cmd=(self.python_command, *LAUNCHER, self.singleuser_command, ip),
         )
 
     async def make_session_dir(self, path: str, env: dict[str, str]) -> None:

@@ -36,6 +36,11 @@ SESSIONS = ("lab1", "run1", "boom1", "wall1")
 SESSION_ENV = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "ONDEMAND_HUB_JOB_ID"}
 
 
+def log_url(base: str) -> str:
+    """The session's output.log through its own server (rooted at the home folder)."""
+    return f"{base}/files/ondemand/sessions/{base.rsplit('/', 1)[-1]}/output.log"
+
+
 @pytest.fixture(scope="module")
 def local_hub():
     for name, password in PASSWORDS.items():
@@ -172,7 +177,7 @@ def loopback(address: str) -> bool:
 
 
 def reach(s, base) -> int:
-    r = s.get(f"{base}/files/output.log", timeout=30)
+    r = s.get(log_url(base), timeout=30)
     assert r.status_code == 200 and "ondemand-hub: starting" in r.text, (r.status_code, r.url)
     r = s.get(f"{base}/api/status", timeout=30)
     assert r.url == f"{base}/api/status", r.url
@@ -270,7 +275,7 @@ def test_lena_runs_jupyterlab_locally_luke_cannot_delete_ends_the_whole_tree(loc
     assert others <= SESSION_ENV | {"PWD", "OLDPWD", "SHLVL", "_"}, others
 
     luke, _ = hub.login(LUKE, PASSWORDS[LUKE])
-    r = luke.get(f"{base}/files/output.log", timeout=30)
+    r = luke.get(log_url(base), timeout=30)
     assert r.status_code == 403, (r.status_code, r.url)
     assert luke.get(f"{base}/api/status", timeout=30).status_code == 403
 

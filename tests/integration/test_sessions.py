@@ -20,6 +20,11 @@ SLURM_SH = str(REPO / "scripts" / "slurm.sh")
 ALICE = "odt-alice"
 
 
+def log_url(base: str) -> str:
+    """The session's output.log through its own server (rooted at the home folder)."""
+    return f"{base}/files/ondemand/sessions/{base.rsplit('/', 1)[-1]}/output.log"
+
+
 @pytest.fixture(scope="module")
 def session_hub(accounts):
     if run("bash", SLURM_SH, "status", check=False).returncode != 0:
@@ -130,7 +135,7 @@ def test_alice_launches_jupyter_reaches_it_bob_cannot_delete_cancels(session_hub
     # an API path (those answer 403 instead of redirecting): the job's own log in the session
     # folder, which is the server's root.
     base = f"{hub.url}/user/{ALICE}/lab1"
-    r = s.get(f"{base}/files/output.log", timeout=30)
+    r = s.get(log_url(base), timeout=30)
     assert r.status_code == 200 and "ondemand-hub: starting jupyter" in r.text, r.status_code
     r = s.get(f"{base}/api/status", timeout=30)
     assert r.status_code == 200 and r.url == f"{base}/api/status", (r.status_code, r.url)
@@ -146,7 +151,7 @@ def test_alice_launches_jupyter_reaches_it_bob_cannot_delete_cancels(session_hub
     assert kernels and all(os.stat(f"/proc/{p}").st_uid == alice_uid for p in kernels)
 
     bob, _ = hub.login("odt-bob")
-    r = bob.get(f"{base}/files/output.log", timeout=30)
+    r = bob.get(log_url(base), timeout=30)
     assert r.status_code == 403, (r.status_code, r.url)
     assert bob.get(f"{base}/api/status", timeout=30).status_code == 403
 
@@ -207,7 +212,7 @@ def test_a_job_that_dies_before_its_app_is_up_fails_with_its_own_output(session_
 def reach(s, base) -> int:
     """Through the proxy: a page first (the OAuth dance sets the server's cookie), then the
     server's API; the API's status code."""
-    r = s.get(f"{base}/files/output.log", timeout=30)
+    r = s.get(log_url(base), timeout=30)
     assert r.status_code == 200 and "ondemand-hub: starting" in r.text, (r.status_code, r.url)
     r = s.get(f"{base}/api/status", timeout=30)
     assert r.url == f"{base}/api/status", r.url

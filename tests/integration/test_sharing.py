@@ -16,6 +16,11 @@ SARA, SAM, SUE = "odt-sara", "odt-sam", "odt-sue"
 PASSWORDS = {SARA: "Sara-pw-9!", SAM: "Sam-pw-10!", SUE: "Sue-pw-11!"}
 
 
+def log_url(base: str) -> str:
+    """The session's output.log through its own server (rooted at the home folder)."""
+    return f"{base}/files/ondemand/sessions/{base.rsplit('/', 1)[-1]}/output.log"
+
+
 @pytest.fixture(scope="module")
 def share_hub(accounts):
     if run("bash", SLURM_SH, "status", check=False).returncode != 0:
@@ -62,7 +67,7 @@ def visit(hub, s, url):
 def reaches(hub, s, owner, name) -> bool:
     """A page first (API paths answer 403 rather than start the OAuth dance), then the API."""
     base = f"{hub.url}/user/{owner}/{name}"
-    visit(hub, s, f"{base}/files/output.log")
+    visit(hub, s, log_url(base))
     r = s.get(f"{base}/api/status", timeout=30)
     return r.status_code == 200 and r.url == f"{base}/api/status"
 

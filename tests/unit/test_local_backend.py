@@ -6,8 +6,6 @@ is told. The real processes are exercised by tests/integration/test_local_sessio
 import json
 import os
 import pwd
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +27,6 @@ from ondemand_hub.scheduler.local import (
     read_stat,
 )
 from ondemand_hub.site.clusters import ClusterError, parse_cluster
-from ondemand_hub.spawners.session import LAUNCHER
 
 # A real line of /proc/<pid>/stat, with a command name that holds ") (" and spaces.
 STAT = (
@@ -206,29 +203,6 @@ def test_start_refuses_root(monkeypatch):
     monkeypatch.setattr(os, "getuid", lambda: 0)
     with pytest.raises(LocalSessionError, match="never run as root"):
         local.start("/tmp", 60, 5)
-
-
-@pytest.mark.parametrize(
-    "job_env, ip, port_file",
-    [
-        ({"ONDEMAND_HUB_JOB_ID": "local:42:7"}, "127.0.0.1", "port.local:42:7"),
-        ({"SLURM_JOB_ID": "4711"}, "0.0.0.0", "port.4711"),
-    ],
-)
-def test_the_launcher_binds_where_it_is_told_and_writes_the_port(tmp_path, job_env, ip, port_file):
-    """The real launcher, with /bin/echo standing in for the server: it writes the port it
-    found free to port.<job id> and hands the server the same address and port."""
-    out = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, "/bin/echo", ip],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", **job_env},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    port = (tmp_path / port_file).read_text()
-    assert out.split() == [f"--ip={ip}", f"--port={port}"]
-    assert 1024 <= int(port) <= 65535
 
 
 @pytest.mark.parametrize("key", ["bin: /usr/bin", "conf: /etc/slurm/slurm.conf", "cluster: c1"])

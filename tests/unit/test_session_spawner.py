@@ -14,7 +14,7 @@ from ondemand_hub.scheduler.local import LocalStatus
 from ondemand_hub.scheduler.slurm import Partition
 from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
 from ondemand_hub.spawners.pun import PUNSpawner
-from ondemand_hub.spawners.session import LAUNCHER, PortalSpawner, SlurmSessionSpawner
+from ondemand_hub.spawners.session import PortalSpawner, SlurmSessionSpawner
 
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = [
@@ -169,11 +169,6 @@ def test_commands_run_as_the_user(clusters_dir):
     assert spawner.as_user("scancel", "5") == ["runuser", "-u", "odt-alice", "--", "scancel", "5"]
     spawner.submit_prefix = ["sudo", "-n", "-u", "{username}", "--"]
     assert spawner.as_user("sbatch")[:4] == ["sudo", "-n", "-u", "odt-alice"]
-
-
-def test_launcher_is_one_line():
-    assert "\n" not in LAUNCHER
-    compile(LAUNCHER, "<launcher>", "exec")
 
 
 def test_batchspawner_port_handler_is_not_registered():
@@ -421,8 +416,8 @@ async def test_a_local_session_starts_as_the_user_with_the_token_on_stdin(tmp_pa
         "JUPYTERHUB_API_TOKEN": "secret",
     }
     assert "secret" not in data["script"]
-    assert "/venv/bin/python -c " in data["script"]
-    assert data["script"].rstrip().endswith("ondemand-session-server 127.0.0.1")
+    assert "/venv/bin/python -I -m ondemand_hub.launcher " in data["script"]
+    assert data["script"].rstrip().endswith('server 127.0.0.1 --ServerApp.root_dir="$HOME"')
 
 
 @pytest.mark.parametrize("answer", ["", "4242\n", "local:4242:9 ; rm -rf ~\n"])

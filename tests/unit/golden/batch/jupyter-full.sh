@@ -17,4 +17,5 @@ export JUPYTERHUB_SERVICE_PREFIX=/user/alice/jupyter-3/
 export JUPYTERHUB_DEFAULT_URL=/tree
 
 echo "ondemand-hub: starting jupyter on $(hostname) at $(date --iso-8601=seconds)"
-exec /opt/ondemand-hub/venv/bin/jupyterhub-singleuser --ServerApp.ip=0.0.0.0
+# The server (and JupyterLab's file browser) starts in the home folder, not the session's.
+exec /opt/ondemand-hub/venv/bin/jupyterhub-singleuser --ServerApp.ip=0.0.0.0 --ServerApp.root_dir="$HOME"
