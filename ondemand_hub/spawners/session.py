@@ -60,6 +60,7 @@ from ..scheduler.slurm import (
     parse_sbatch,
     parse_squeue,
     plain_reason,
+    queue_position,
 )
 from ..scheduler.slurm import run as run_command
 from ..scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
@@ -87,6 +88,23 @@ def job_name_of(sbatch_argv: list[str]) -> str:
         if arg.startswith("--job-name="):
             return arg.split("=", 1)[1]
     raise ValueError("sbatch argv without --job-name")
+
+
+def queued_message(job_id: str, status: JobStatus, position: int | None) -> str:
+    """What the progress page says about a pending job: where, its place in line, why it
+    waits (in plain words) and when Slurm expects it to start."""
+    message = f"Job {job_id} is queued in {status.partition or 'the queue'}"
+    if position == 1:
+        message += ", next in line"
+    elif position:
+        message += f", number {position} in line"
+    reason = plain_reason(status.reason)
+    if reason:
+        message += f": {reason}"
+    message += "."
+    if status.start_time:
+        message += f" Expected start: {status.start_time.replace('T', ' ')}."
+    return message
 
 
 def _gone(status: JobStatus) -> bool:
@@ -683,19 +701,15 @@ class SlurmSessionSpawner(Spawner):
         if self.phase == "waiting":
             return {"progress": 80, "message": "The job runs; waiting for the server to answer"}
         try:
-            status = await self.job_status().status(self.job_id)
+            cache = self.job_status()
+            status = await cache.status(self.job_id)
         except SpawnException:
-            status = None
+            cache, status = None, None
         if status is None:
             return {"progress": 20, "message": "Submitted; the scheduler is not answering"}
         if status.is_pending:
-            message = f"Job {self.job_id} is queued in {status.partition or 'the queue'}"
-            reason = plain_reason(status.reason)
-            if reason:
-                message += f": {reason}"
-            if status.start_time:
-                message += f". Expected start: {status.start_time}"
-            return {"progress": 30, "message": message}
+            position = queue_position(getattr(cache, "jobs", {}), self.job_id)
+            return {"progress": 30, "message": queued_message(self.job_id, status, position)}
         if status.is_running:
             return {"progress": 60, "message": f"Job {self.job_id} is starting on {status.node}"}
         return {"progress": 90, "message": f"Job {self.job_id} ended ({status.state.lower()})"}

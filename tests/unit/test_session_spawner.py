@@ -507,3 +507,46 @@ async def test_local_progress_talks_about_the_portal_host(tmp_path):
     spawner.phase = "waiting"
     event = await spawner._progress_event()
     assert event["progress"] == 80 and "waiting for its server" in event["message"]
+
+
+def pending(job_id, priority, partition="debug", reason="Priority", start=""):
+    return JobStatus(
+        job_id=job_id,
+        state="PENDING",
+        reason=reason,
+        partition=partition,
+        start_time=start,
+        priority=priority,
+    )
+
+
+async def test_progress_of_a_queued_job_gives_its_place_reason_and_expected_start(clusters_dir):
+    """The progress page's message comes from the shared squeue answer: no extra call."""
+    jobs = {
+        "10": JobStatus(job_id="10", state="RUNNING", partition="debug", node="vm"),
+        "11": pending("11", 200, reason="Resources", start="2026-11-23T02:00:00"),
+        "12": pending("12", 100, start="2026-11-23T03:00:00"),
+        "13": pending("13", 100, partition="batch"),
+    }
+
+    async def query():
+        return jobs
+
+    spawner = make_spawner(clusters_dir, {})
+    spawner._status_caches = {"hpc": StatusCache(query, 60)}
+    spawner.cluster_id = "hpc"
+    spawner.job_id = "12"
+    event = await spawner._progress_event()
+    assert event == {
+        "progress": 30,
+        "message": "Job 12 is queued in debug, number 2 in line: other jobs are ahead of it "
+        "in the queue. Expected start: 2026-11-23 03:00:00.",
+    }
+    spawner.job_id = "11"
+    assert (await spawner._progress_event())["message"] == (
+        "Job 11 is queued in debug, next in line: waiting for CPUs, memory or GPUs to free up. "
+        "Expected start: 2026-11-23 02:00:00."
+    )
+    spawner.job_id = "10"
+    assert (await spawner._progress_event())["message"] == "Job 10 is starting on vm"
+    assert spawner._status_caches["hpc"].calls == 1
