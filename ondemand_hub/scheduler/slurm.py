@@ -292,6 +292,21 @@ class SlurmCommands:
     def squeue_all(self) -> list[str]:
         return self.argv("squeue", "-h", "-t", "all", "-o", SQUEUE_FORMAT)
 
+    def squeue_user(self, user: str) -> list[str]:
+        """Every job of ``user`` that slurmctld still holds (finished ones for MinJobAge)."""
+        return self.argv("squeue", "-h", "-t", "all", "-u", _user(user), "-o", SQUEUE_FORMAT)
+
+    def squeue_pending(self, partitions: Sequence[str]) -> list[str]:
+        """Every user's pending jobs in ``partitions``: what queue_position() needs."""
+        for name in partitions:
+            if not _PARTITION.fullmatch(name):
+                raise ValueError(f"not a partition name: {name!r}")
+        if not partitions:
+            raise ValueError("no partition given")
+        return self.argv(
+            "squeue", "-h", "-t", "PD", "-p", ",".join(partitions), "-o", SQUEUE_FORMAT
+        )
+
     def squeue_start(self, user: str) -> list[str]:
         """Expected starts of ``user``'s pending jobs (see parse_squeue_start)."""
         return self.argv("squeue", "--start", "-h", "-u", _user(user), "-o", SQUEUE_START_FORMAT)
@@ -312,6 +327,7 @@ class SlurmCommands:
         return self.argv("scancel", job_id)
 
 
+_PARTITION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 

@@ -107,7 +107,7 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     write_thumbnail(Path("/home") / USER / "ondemand" / "sessions" / name / "thumbnail.png")
     thumbnail = card.locator("img.ondemand-session-thumbnail")
     expect(thumbnail).to_be_visible(timeout=15_000)
-    assert thumbnail.evaluate("img => img.naturalWidth") == 64
+    assert thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") == 64
 
     # --- a second session that needs both CPUs waits in the queue ------------------------------
     page.get_by_role("link", name="New session").click()

@@ -261,8 +261,23 @@ def test_command_lines_are_argv_lists_with_the_cluster_options():
         "format=account",
     ]
     assert SlurmCommands().sacctmgr_accounts("bob")[-2:] == ["user=bob", "format=account"]
+    assert slurm.squeue_user("alice")[3:] == ["-h", "-t", "all", "-u", "alice", "-o", SQUEUE_FORMAT]
+    assert slurm.squeue_pending(["debug", "gpu_a"])[3:] == [
+        "-h",
+        "-t",
+        "PD",
+        "-p",
+        "debug,gpu_a",
+        "-o",
+        SQUEUE_FORMAT,
+    ]
+    for bad in (["a,b"], ["-x"], [""], []):
+        with pytest.raises(ValueError):
+            slurm.squeue_pending(bad)
     for bad in ("-alice", "a b", "alice,bob", ""):
         with pytest.raises(ValueError, match="not a user name"):
             slurm.squeue_start(bad)
         with pytest.raises(ValueError, match="not a user name"):
             slurm.sacctmgr_accounts(bad)
+        with pytest.raises(ValueError, match="not a user name"):
+            slurm.squeue_user(bad)

@@ -1,11 +1,12 @@
 """What the scheduler says about each session's job, for the My sessions cards.
 
 The PUN runs as the user, so it asks Slurm itself (argv only, :mod:`ondemand_hub.scheduler.slurm`):
-one ``squeue -h -t all`` per cluster per interval, shared by every card of every open tab through
-a :class:`~ondemand_hub.scheduler.status.StatusCache`, plus ``squeue --start -u <me>`` in the
-same query when one of the user's sessions is queued. All users' jobs are listed because a
-job's place in the queue depends on the others. A session's job is found by its name,
-``ondemand-<app>-<session>`` (``make_sbatch_argv``); names are never reused.
+one query per cluster per interval, shared by every card of every open tab through a
+:class:`~ondemand_hub.scheduler.status.StatusCache`. The query is ``squeue -u <me> -t all``
+(only the user's jobs: light on slurmctld however many jobs it holds); while one of the user's
+sessions is queued, also ``squeue -t PD -p <its partitions>`` (the others' pending jobs, which
+decide its place in the queue) and ``squeue --start -u <me>``. A session's job is found by its
+name, ``ondemand-<app>-<session>`` (``make_sbatch_argv``); names are never reused.
 
 A failed query means "scheduler unreachable" on the card, never "ended".
 """
@@ -36,26 +37,33 @@ def job_name(app_id: str, session: str) -> str:
 
 
 def make_job_query(commands: SlurmCommands, user: str, timeout: float) -> Query:
-    """The query of a cluster's StatusCache: every job, pending ones of ``user`` with their
-    expected start from ``squeue --start``."""
+    """The query of a cluster's StatusCache: ``user``'s jobs; while one of their sessions is
+    queued, also every user's pending jobs in its partitions (for its place in the queue) and
+    the expected starts from ``squeue --start``."""
 
     async def query() -> dict[str, JobStatus]:
         env = commands.env()
         try:
-            jobs = parse_squeue(await run(commands.squeue_all(), env, timeout=timeout))
+            jobs = parse_squeue(await run(commands.squeue_user(user), env, timeout=timeout))
             queued = [
-                j
-                for j in jobs.values()
-                if j.user == user and j.state == "PENDING" and j.name.startswith("ondemand-")
+                j for j in jobs.values() if j.state == "PENDING" and j.name.startswith("ondemand-")
             ]
-            if queued:
-                text = await run(commands.squeue_start(user), env, timeout=timeout)
-                starts = parse_squeue_start(text)
-                for job in queued:
-                    start = starts.get(job.job_id, job.start_time)
-                    jobs[job.job_id] = dataclasses.replace(job, start_time=start)
+            if not queued:
+                return jobs
+            partitions = sorted({p for j in queued for p in j.partition.split(",") if p})
+            argv = commands.squeue_pending(partitions)
+            others = parse_squeue(await run(argv, env, timeout=timeout))
+            starts = parse_squeue_start(
+                await run(commands.squeue_start(user), env, timeout=timeout)
+            )
         except OSError as e:  # squeue not found or not runnable
             raise SchedulerUnavailable(f"cannot run squeue: {e.strerror or e}") from None
+        except ValueError as e:  # a partition name squeue_pending() refuses
+            raise SchedulerUnavailable(str(e)) from None
+        jobs = {**others, **jobs}
+        for job in queued:
+            start = starts.get(job.job_id, job.start_time)
+            jobs[job.job_id] = dataclasses.replace(job, start_time=start)
         return jobs
 
     return query
