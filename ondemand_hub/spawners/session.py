@@ -107,6 +107,20 @@ def queued_message(job_id: str, status: JobStatus, position: int | None) -> str:
     return message
 
 
+#: Seconds the controller's clock may be behind the hub's when a timed-out submission is
+#: looked up by its submit time.
+SUBMIT_CLOCK_SKEW = 30
+
+
+def submit_epoch(text: str) -> float | None:
+    """squeue's ``%V`` (submit time, ``2026-11-23T00:27:49`` in local time) as epoch seconds;
+    None when it is not such a time."""
+    try:
+        return time.mktime(time.strptime(text.strip(), "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
 def _gone(status: JobStatus) -> bool:
     return not (status.is_pending or status.is_running)
 
@@ -446,6 +460,7 @@ class SlurmSessionSpawner(Spawner):
         argv = ["--export=" + ",".join(sorted(env)) if a == "--export=NONE" else a for a in argv]
         base_env = commands.env()
         await self.make_session_dir(context.session_dir, base_env)
+        submitted_at = time.time()
         try:
             out = await run_command(
                 self.as_user(*argv),
@@ -459,7 +474,11 @@ class SlurmSessionSpawner(Spawner):
             # accepted (OOD #3198): adopt that job rather than lose it or submit it twice.
             message = str(e).lower()
             definitive = "submission failed" in message and "timed out" not in message
-            job_id = "" if definitive else await self.find_submitted(commands, job_name_of(argv))
+            job_id = (
+                ""
+                if definitive
+                else await self.find_submitted(commands, job_name_of(argv), since=submitted_at)
+            )
             if job_id:
                 self.log.warning(
                     "%s/%s: sbatch failed (%s) but job %s was submitted: adopting it",
@@ -507,12 +526,17 @@ class SlurmSessionSpawner(Spawner):
             )
         return job_id
 
-    async def find_submitted(self, commands: SlurmCommands, job_name: str) -> str:
-        """The newest queued or running job of this user called ``job_name``, or "" (none, or
-        the scheduler does not answer). Asked ``submit_lookups`` times, a second apart: a job
-        accepted at the very end of a timed-out sbatch may be listed a moment later."""
+    async def find_submitted(
+        self, commands: SlurmCommands, job_name: str, since: float | None = None
+    ) -> str:
+        """The newest queued or running job of this user called ``job_name`` submitted at or
+        after ``since`` (epoch seconds, less ``SUBMIT_CLOCK_SKEW`` for the controller's clock),
+        or "" (none, or the scheduler does not answer). An older job with the same name (a
+        server name used again through the REST API) is never adopted. Asked
+        ``submit_lookups`` times, a second apart: a job accepted at the very end of a timed-out
+        sbatch may be listed a moment later."""
         argv = commands.argv(
-            "squeue", "-h", "-o", "%i", "-t", "PD,CF,R", "-u", self.user.name, "-n", job_name
+            "squeue", "-h", "-o", "%i|%V", "-t", "PD,CF,R", "-u", self.user.name, "-n", job_name
         )
         for attempt in range(self.submit_lookups):
             if attempt:
@@ -522,7 +546,18 @@ class SlurmSessionSpawner(Spawner):
             except SchedulerUnavailable as e:
                 self.log.warning("%s/%s: squeue -n %s: %s", self.user.name, self.name, job_name, e)
                 continue
-            ids = [line.strip() for line in out.splitlines() if line.strip().isdigit()]
+            ids = []
+            for line in out.splitlines():
+                job_id, _, submitted = line.strip().partition("|")
+                if not job_id.isdigit():
+                    continue
+                when = submit_epoch(submitted)
+                if since is not None and when is not None and when < since - SUBMIT_CLOCK_SKEW:
+                    self.log.info(
+                        "%s/%s: not adopting older job %s", self.user.name, self.name, job_id
+                    )
+                    continue
+                ids.append(job_id)
             if ids:
                 return max(ids, key=int)
         return ""

@@ -4,6 +4,7 @@ PortalSpawner dispatch by server name."""
 
 import json
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -550,3 +551,21 @@ async def test_progress_of_a_queued_job_gives_its_place_reason_and_expected_star
     spawner.job_id = "10"
     assert (await spawner._progress_event())["message"] == "Job 10 is starting on vm"
     assert spawner._status_caches["hpc"].calls == 1
+
+
+async def test_a_timed_out_sbatch_never_adopts_an_older_job_of_the_same_name(
+    clusters_dir, monkeypatch
+):
+    """A server name used again through the REST API: the job still listed from its first use
+    (submitted long before this sbatch) is not this submission's."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
+    runner = FakeSlurmRunner(
+        "sbatch timed out after 30.0 s", listed=[f"444|2020-01-01T00:00:00\n777|{now}\n"]
+    )
+    spawner = submitting_spawner(clusters_dir, monkeypatch, runner)
+    spawner.submit_lookups = 1
+    assert await submit(spawner) == "777"
+    runner.listed = ["444|2020-01-01T00:00:00\n"]
+    with pytest.raises(SpawnException):
+        await submit(spawner)
+    assert runner.count("sbatch") == 2
