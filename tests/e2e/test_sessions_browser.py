@@ -59,6 +59,10 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     page.locator('[data-app-id="jupyter"]').get_by_role("link", name="Launch").click()
     expect(page.get_by_label("Partition")).to_have_value("debug")
     page.get_by_label("Hours").fill("1")
+    page.get_by_label("Cores").fill("1")  # the form remembers the 2 of the queued session below
+    # no slurmdbd here: sacctmgr fails and the account stays a text field with its help
+    expect(page.get_by_label("Account")).to_have_attribute("data-widget", "text_field")
+    page.screenshot(path=str(screenshots / "sessions-form.png"), full_page=True)
     page.get_by_role("button", name="Launch").click()
 
     page.wait_for_url("**/sessions/**", timeout=30_000)
