@@ -3,7 +3,8 @@
 Admins copy it to /etc/jupyterhub/jupyterhub_config.py (or add the marked lines to their own).
 Site content (announcements, message of the day, stage.yml) lives in /etc/ondemand-hub/.
 Environment overrides used by the demo and the tests: ONDEMAND_HUB_PORT, ONDEMAND_HUB_STATE_DIR,
-ONDEMAND_HUB_STAGE_COMMAND (a JSON argv list, e.g. the sudo form below).
+ONDEMAND_HUB_STAGE_COMMAND and ONDEMAND_HUB_SUBMIT_PREFIX (JSON argv lists, e.g. the sudo forms
+below).
 """
 
 import json
@@ -36,6 +37,9 @@ if os.environ.get("ONDEMAND_HUB_STAGE_COMMAND"):
 # --- interactive app sessions: named servers are Slurm jobs (SlurmSessionSpawner) --------------
 # The default server ("") is the PUN; every named server is a session. PortalSpawner ("portal")
 # picks the class by server name; configure each as c.PUNSpawner / c.SlurmSessionSpawner.
+# Sessions go to the first cluster of /etc/ondemand-hub/clusters.d/ (`make run SLURM=1` writes
+# one for the local Slurm); with none there, to the built-in "local" cluster: the app runs as a
+# process tree of the user on this host (docs/local-cluster.md).
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 10
 # Sharing a session with a collaborator (JupyterHub sharing, from the session's card): users may
@@ -43,8 +47,11 @@ c.JupyterHub.named_server_limit_per_user = 10
 c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", "shares!user", "read:users:name"]},
 ]
-# A hub running as a service account runs sbatch/scancel as the user through one sudo rule:
+# A hub running as a service account runs sbatch/scancel as the user through sudo rules
+# (docs/security.md):
 # c.SlurmSessionSpawner.submit_prefix = ["sudo", "-n", "-u", "{username}", "--"]
+if os.environ.get("ONDEMAND_HUB_SUBMIT_PREFIX"):
+    c.SlurmSessionSpawner.submit_prefix = json.loads(os.environ["ONDEMAND_HUB_SUBMIT_PREFIX"])
 # ------------------------------------------------------------------------------------------------
 
 c.JupyterHub.bind_url = f"http://0.0.0.0:{os.environ.get('ONDEMAND_HUB_PORT', '8000')}"

@@ -2,16 +2,27 @@
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
-from harness import STAGE, Hub, make_state_dir, proc_ids, run, stage
+from harness import STAGE, VENV_BIN, Hub, make_state_dir, proc_ids, run, stage
 
 SERVICE = "odt-hubsvc"
 SUDOERS = Path("/etc/sudoers.d/ondemand-hub-test")
-# exactly the rule documented in docs/security.md, for the test's service account
-RULE = f"Defaults:{SERVICE} !requiretty, env_reset\n{SERVICE} ALL=(root) NOPASSWD: {STAGE} pun *\n"
+PYTHON = str(VENV_BIN / "python")
+# exactly the rules documented in docs/security.md, for the test's service account
+RULE = f"""\
+Defaults:{SERVICE} !requiretty, env_reset
+Defaults!/usr/bin/sbatch env_keep += "JUPYTERHUB_* SLURM_CONF"
+{SERVICE} ALL=(root) NOPASSWD: {STAGE} pun *
+{SERVICE} ALL=(ALL,!root) NOPASSWD: /usr/bin/sbatch *, /usr/bin/scancel *, \\
+    /usr/bin/install -d -m 0700 *, /usr/bin/cat *, /usr/bin/tail *, \\
+    {PYTHON} -I -m ondemand_hub.scheduler.local *
+"""
+SUBMIT_PREFIX = '["sudo", "-n", "-u", "{username}", "--"]'
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +33,21 @@ def service_hub(accounts, tmp_path_factory):
     SUDOERS.chmod(0o440)
     run("visudo", "-cf", str(SUDOERS))
     state = make_state_dir("service", owner=SERVICE)
-    hub = Hub(state, env={"ONDEMAND_HUB_STAGE_COMMAND": f'["sudo", "-n", "{STAGE}"]'}, user=SERVICE)
+    clusters = state / "clusters.d"
+    clusters.mkdir()
+    (clusters / "hpc.yml").write_text(
+        "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
+    )
+    env = {
+        "ONDEMAND_HUB_STAGE_COMMAND": f'["sudo", "-n", "{STAGE}"]',
+        "ONDEMAND_HUB_SUBMIT_PREFIX": SUBMIT_PREFIX,
+        "ONDEMAND_HUB_CLUSTERS_DIR": str(clusters),
+    }
+    hub = Hub(state, env=env, user=SERVICE)
     hub.start()
     yield hub
     hub.stop()
+    run("scancel", "-u", "odt-carol", "--name=ondemand-jupyter-svc1", check=False)
     SUDOERS.unlink()
     shutil.rmtree(state, ignore_errors=True)
 
@@ -53,3 +75,44 @@ def test_the_service_account_can_run_nothing_else_as_root(service_hub):
     assert done.returncode != 0
     done = run("sudo", "-u", SERVICE, "sudo", "-n", STAGE, "--help", check=False)
     assert done.returncode != 0  # only `pun …` sub-commands are allowed
+
+
+def test_a_session_starts_through_the_sudo_rules_with_the_token_kept(service_hub, accounts):
+    """sbatch, the session folder, the port file and scancel run as the user through sudo; the
+    server token reaches the job only through sbatch's environment, which sudo's env_reset
+    would drop without the env_keep line: the session could not authenticate to the hub."""
+    hub = service_hub
+    s, reply = hub.login("odt-carol")
+    assert reply.status_code == 302, reply.text[-500:]
+    r = s.post(
+        f"{hub.url}/hub/api/users/odt-carol/tokens",
+        json={"note": "svc", "expires_in": 600},
+        headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
+        timeout=10,
+    )
+    token = {"Authorization": f"token {r.json()['token']}"}
+    r = requests.post(
+        f"{hub.url}/hub/api/users/odt-carol/servers/svc1",
+        json={"user_options": {"app": "jupyter", "bc_num_hours": 1}},
+        headers=token,
+        timeout=60,
+    )
+    assert r.status_code in (201, 202), r.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        model = requests.get(f"{hub.url}/hub/api/users/odt-carol", headers=token, timeout=10)
+        if (model.json()["servers"].get("svc1") or {}).get("ready"):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"session not ready\n{hub.log_tail()}")
+    r = requests.get(f"{hub.url}/user/odt-carol/svc1/api/status", headers=token, timeout=30)
+    assert r.status_code == 200, r.text
+    jobs = run("squeue", "-h", "-u", "odt-carol", "-n", "ondemand-jupyter-svc1", "-o", "%i").stdout
+    assert jobs.split(), "no job"
+    r = requests.delete(
+        f"{hub.url}/hub/api/users/odt-carol/servers/svc1", headers=token, timeout=60
+    )
+    assert r.status_code in (202, 204), r.text
+    remaining = run("squeue", "-h", "-t", "PD,R", "-u", "odt-carol", "-n", "ondemand-jupyter-svc1")
+    assert remaining.stdout.strip() == ""
