@@ -12,17 +12,24 @@ setup-test:
 	bash scripts/setup.sh --test
 	bash scripts/slurm.sh start
 
-# `make run SLURM=1`: also start the single-node Slurm of scripts/slurm.sh and make it a cluster
-# (clusters.d/ondemand.yml, written only if absent). Without SLURM=1 nothing of this happens.
+# `make run SLURM=1`: also start the single-node Slurm of scripts/slurm.sh and make it the cluster
+# of sessions (clusters.d/ondemand.yml, marked as ours). Without SLURM=1, sessions run on this
+# host (the built-in local cluster): a clusters.d/ondemand.yml that a SLURM=1 run wrote is removed;
+# any other cluster file is the site's and is left alone.
 CLUSTERS_D := /etc/ondemand-hub/clusters.d
+MARK := \# written by make run SLURM=1
 run: setup
 ifeq ($(SLURM),1)
 	bash scripts/slurm.sh start
 	@if [ ! -e $(CLUSTERS_D)/ondemand.yml ]; then \
 	  install -d -m 0755 $(CLUSTERS_D) && \
-	  printf '%s\n' 'v2:' '  metadata:' '    title: "Local Slurm (ondemand)"' \
+	  printf '%s\n' '$(MARK)' 'v2:' '  metadata:' '    title: "Local Slurm (ondemand)"' \
 	    '  job:' '    adapter: slurm' >$(CLUSTERS_D)/ondemand.yml && \
 	  echo "wrote $(CLUSTERS_D)/ondemand.yml"; \
+	fi
+else
+	@if [ -e $(CLUSTERS_D)/ondemand.yml ] && head -1 $(CLUSTERS_D)/ondemand.yml | grep -qx '$(MARK)'; then \
+	  rm -f $(CLUSTERS_D)/ondemand.yml && echo "removed $(CLUSTERS_D)/ondemand.yml (SLURM=1 to use Slurm)"; \
 	fi
 endif
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
