@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Locator, expect
 from harness import STAGE, Hub, ensure_account, run, running_hub, sign_in_with_form
 
 USER, PASSWORD = "odt-gina", "Gina-pw-8!"
+FRIEND, FRIEND_PASSWORD = "odt-hugo", "Hugo-pw-9!"
 CLUSTER_FILE = Path("/etc/ondemand-hub/clusters.d/ondemand-e2e.yml")
 CLUSTER = 'v2:\n  metadata:\n    title: "Local Slurm (ondemand)"\n  job:\n    adapter: slurm\n'
 
@@ -141,6 +142,39 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     expect(queued.locator(".badge")).to_have_text("stopped")
     expect(queued).to_contain_text("cancelled", timeout=15_000)  # as squeue still lists it
     assert len(squeue_field("%i")) == 1  # only the running session's job is left
+
+    # --- share the running JupyterLab with a collaborator, who sees it, then take it back -----
+    ensure_account(FRIEND, FRIEND_PASSWORD)
+    friend_context = browser.new_context(viewport={"width": 1280, "height": 800})
+    friend = friend_context.new_page()
+    sign_in_with_form(friend, sessions_hub, FRIEND, FRIEND_PASSWORD)  # known to the hub now
+    card.get_by_role("button", name="Share").click()
+    dialog = page.locator("#share-modal")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#share-list")).to_contain_text("Nobody yet")
+    dialog.get_by_label("Login name").fill("no-such-user-x")
+    dialog.get_by_role("button", name="Share").click()
+    expect(dialog.locator("#share-error")).to_contain_text("no user 'no-such-user-x'")
+    dialog.get_by_label("Login name").fill(FRIEND)
+    dialog.get_by_role("button", name="Share").click()
+    expect(dialog.locator("#share-list")).to_contain_text(FRIEND)
+    expect(dialog.locator("#share-link")).to_have_value(re.compile(f"/user/{USER}/{name}/$"))
+    page.screenshot(path=str(screenshots / "sessions-share.png"))
+
+    friend.goto(f"{sessions_hub.url}/user/{FRIEND}/sessions/")
+    shared = friend.locator("#sessions-shared")
+    expect(shared).to_be_visible(timeout=15_000)
+    expect(shared).to_contain_text(f"{name} ({USER})")
+    expect(shared.get_by_role("link", name="Connect")).to_have_attribute(
+        "href", f"/user/{USER}/{name}/"
+    )
+    friend.screenshot(path=str(screenshots / "sessions-shared-with-me.png"), full_page=True)
+
+    dialog.get_by_role("button", name="Stop sharing").click()
+    expect(dialog.locator("#share-list")).to_contain_text("Nobody yet")
+    friend.reload()
+    expect(friend.locator("#sessions-shared")).to_be_hidden(timeout=15_000)
+    friend_context.close()
     assert errors == []
 
 

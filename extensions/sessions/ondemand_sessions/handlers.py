@@ -52,6 +52,7 @@ class SessionsMixin:
             "apps": url_path_join(self.base_url, "apps/"),
             "sessions": url_path_join(self.base_url, "sessions/"),
             "api": url_path_join(self.base_url, "api/ondemand/sessions"),
+            "shared": url_path_join(self.base_url, "api/ondemand/shared"),
             "session_dirs": url_path_join(self.base_url, f"files/fs{home}/ondemand/sessions/"),
         }
 

@@ -1,37 +1,11 @@
 // Interactive apps: submit a launch form, and keep the My sessions cards up to date.
 //
-// Every request (GETs too: JupyterHub requires it behind the hub) sends the X-XSRFToken header
-// with the value jupyter-server put in the _xsrf cookie when it rendered the page.
+// Requests go through window.Ondemand.api (portal.js: the X-XSRFToken header JupyterHub requires
+// on every call, GETs too); the Share dialog is share.js (window.OndemandShare).
 (function () {
   "use strict";
 
-  function xsrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function api(method, url, body) {
-    const headers = { "X-XSRFToken": xsrfToken() };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (err) {
-      // not JSON (a proxy's error page): keep the HTTP status
-    }
-    if (!response.ok) {
-      const error = new Error((data && data.message) || response.status + " " + response.statusText);
-      error.field = data && data.field;
-      throw error;
-    }
-    return data;
-  }
+  const api = window.Ondemand.api;
 
   // --- the launch form -------------------------------------------------------------------
 
@@ -231,6 +205,13 @@
     );
     actions.append(link("Folder", "folder2-open", "btn-outline-secondary", session.folder_url, false));
     if (session.log_url) actions.append(button("Output log", "terminal", "btn-outline-secondary", () => openLog(session, list)));
+    if (session.state === "running") {
+      actions.append(
+        button("Share", "people", "btn-outline-secondary", () =>
+          window.OndemandShare.open(list.dataset.api, session.name, session.title + " " + session.name)
+        )
+      );
+    }
     body.append(actions);
     c.append(body);
     col.append(c);
@@ -311,9 +292,14 @@
 
   function initList(list) {
     const interval = Math.max(1000, parseInt(list.dataset.pollMs, 10) || 5000);
-    refresh(list);
+    const shared = document.getElementById("sessions-shared");
+    const update = () => {
+      refresh(list);
+      if (shared) window.OndemandShare.renderSharedWithMe(shared, shared.dataset.api);
+    };
+    update();
     window.setInterval(() => {
-      if (!document.hidden) refresh(list);
+      if (!document.hidden) update();
     }, interval);
   }
 
