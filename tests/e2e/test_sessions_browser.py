@@ -135,6 +135,16 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     # the backfill scheduler estimates a start within its interval (5 s here)
     expect(detail(queued, "Expected start")).not_to_have_text("not estimated yet", timeout=30_000)
     page.screenshot(path=str(screenshots / "sessions-queued.png"), full_page=True)
+    # "Progress": JupyterHub's progress page, fed by the session spawner's progress()
+    with context.expect_page() as opened:
+        queued.get_by_role("link", name="Progress").click()
+    progress = opened.value
+    expect(progress.locator("#progress-message")).to_contain_text(
+        re.compile(r"queued in debug, (next|number \d+) in line"), timeout=30_000
+    )
+    expect(progress.locator("#progress-bar")).to_be_visible()
+    progress.screenshot(path=str(screenshots / "sessions-progress.png"))
+    progress.close()
 
     page.once("dialog", lambda dialog: dialog.accept())
     queued.get_by_role("button", name="Cancel").click()

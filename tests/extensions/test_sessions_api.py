@@ -266,6 +266,7 @@ async def test_sessions_list_maps_server_models_to_cards(call, fake_hub, jp_base
         "state": "running",
         "message": "Ready",
         "connect_url": "/user/alice/jupyter-1/",
+        "progress_url": None,
         "started": "2025-01-02T00:00Z",
         "last_activity": None,
         "user_options": {"app": "jupyter", "bc_num_hours": 3},
@@ -278,6 +279,9 @@ async def test_sessions_list_maps_server_models_to_cards(call, fake_hub, jp_base
         "thumbnail_url": None,
     }
     assert (cards[0]["state"], cards[0]["connect_url"]) == ("starting", None)
+    # JupyterHub's own progress page, fed by the session spawner's progress()
+    user = cards[0]["progress_url"].split("/")[-2]
+    assert cards[0]["progress_url"] == f"/hub/spawn-pending/{user}/jupyter-2"
     assert (cards[2]["state"], cards[2]["app"], cards[2]["title"]) == ("stopped", None, "other-1")
     get = hub_calls(fake_hub, "GET")[0]
     assert (get[1], get[2]) == ("/hub/api/users/alice", "include_stopped_servers=1")

@@ -48,8 +48,21 @@ def session_state(model: dict[str, Any]) -> str:
     return "stopped"
 
 
+def hub_progress_url(user: str, name: str) -> str:
+    """JupyterHub's page for a starting server: a progress bar fed by the session spawner's
+    ``progress()`` (queued, its place in line and expected start, starting, up), which goes on
+    to the session when it is ready."""
+    hub_base = os.environ.get("JUPYTERHUB_BASE_URL") or "/"
+    return url_path_join(hub_base, "hub/spawn-pending", quote(user, safe=""), quote(name, safe=""))
+
+
 def session_card(
-    name: str, model: dict[str, Any], apps: dict[str, App], base_url: str, home: str
+    name: str,
+    model: dict[str, Any],
+    apps: dict[str, App],
+    base_url: str,
+    home: str,
+    user: str = "",
 ) -> dict[str, Any]:
     """What the My sessions page shows for one hub server model."""
     options = model.get("user_options") or {}
@@ -69,6 +82,7 @@ def session_card(
             "stopped": "Stopped",
         }[state],
         "connect_url": model.get("url") if state == "running" else None,
+        "progress_url": hub_progress_url(user, name) if state == "starting" and user else None,
         "started": model.get("started"),
         "last_activity": model.get("last_activity"),
         "user_options": options,
@@ -143,7 +157,8 @@ class SessionsHandler(SessionsAPIBase):
         servers = await self.hub().servers()
         apps = self.sessions_app.apps()
         home = os.path.expanduser("~")
-        cards = [session_card(n, m, apps, self.base_url, home) for n, m in servers.items()]
+        user = self.current_user.username
+        cards = [session_card(n, m, apps, self.base_url, home, user) for n, m in servers.items()]
         cards.sort(key=lambda c: (c["started"] or "", c["name"]), reverse=True)
         await self.add_jobs(cards)
         for card in cards:

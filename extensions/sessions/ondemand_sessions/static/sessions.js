@@ -194,6 +194,7 @@
       refresh(list);
     };
     if (session.connect_url) actions.append(link("Connect", "box-arrow-up-right", "btn-primary", session.connect_url, true));
+    if (session.progress_url) actions.append(link("Progress", "hourglass-split", "btn-outline-primary", session.progress_url, true));
     if (session.state === "running" || session.state === "starting") {
       actions.append(button("Cancel", "stop-circle", "btn-outline-warning", act("POST", apiUrl + "/stop")));
     }
