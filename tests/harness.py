@@ -196,6 +196,81 @@ def running_hub(tag: str, **hub_options):
         shutil.rmtree(hub.state_dir, ignore_errors=True)
 
 
+# --- interactive sessions ----------------------------------------------------------------------
+
+SLURM_SH = str(REPO / "scripts" / "slurm.sh")
+SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
+
+
+@contextlib.contextmanager
+def slurm_hub(tag: str, env: dict | None = None):
+    """A started Hub whose only cluster is this machine's Slurm (a clusters.d of its own)."""
+    if run("bash", SLURM_SH, "status", check=False).returncode != 0:
+        raise RuntimeError("Slurm is not running (make test starts it)")
+    clusters = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-{tag}-clusters.d")
+    clusters.mkdir(exist_ok=True)
+    (clusters / "hpc.yml").write_text(SLURM_CLUSTER)
+    try:
+        with running_hub(tag, env={"ONDEMAND_HUB_CLUSTERS_DIR": str(clusters), **(env or {})}) as h:
+            yield h
+    finally:
+        shutil.rmtree(clusters, ignore_errors=True)
+
+
+def wait_for(predicate, timeout: float, what: str, hub: Hub | None = None, interval: float = 0.2):
+    """``predicate()``'s first true value within ``timeout`` s, else an AssertionError with the
+    hub's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} did not happen in {timeout} s\n{hub.log_tail() if hub else ''}")
+
+
+def api_token(hub: Hub, session: requests.Session, user: str, note: str = "test") -> dict:
+    """Headers with a new 10-minute API token of a signed-in ``user``."""
+    r = session.post(
+        f"{hub.url}/hub/api/users/{user}/tokens",
+        json={"note": note, "expires_in": 600},
+        headers={"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/")},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"token {r.json()['token']}"}
+
+
+def server_model(hub: Hub, token: dict, user: str, name: str) -> dict:
+    """The hub's model of ``user``'s named server ``name`` ({} when it has none)."""
+    r = requests.get(f"{hub.url}/hub/api/users/{user}", headers=token, timeout=10)
+    return r.json()["servers"].get(name) or {}
+
+
+def failed_progress_message(hub: Hub, token: dict, user: str, name: str) -> str:
+    """The message of the failure event that ends a spawn's progress stream."""
+    events = []
+    with requests.get(
+        f"{hub.url}/hub/api/users/{user}/servers/{name}/progress",
+        headers=token,
+        stream=True,
+        timeout=60,
+    ) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("failed") or events[-1].get("ready"):
+                    break
+    assert events and events[-1].get("failed"), events
+    return events[-1]["message"]
+
+
+def session_log_url(base: str) -> str:
+    """A session's output.log through its own server (rooted at the home folder), ``base``
+    being ``<hub>/user/<u>/<session>``."""
+    return f"{base}/files/ondemand/sessions/{base.rsplit('/', 1)[-1]}/output.log"
+
+
 def sign_in_with_form(page, hub: Hub, name: str, password: str) -> None:
     """Fill JupyterHub's real login form in a Playwright page and wait for the dashboard."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -16,58 +15,27 @@ import requests
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from harness import REPO, ensure_account, run, running_hub
+from harness import api_token, ensure_account, run, server_model, slurm_hub, wait_for
 
-SLURM_SH = str(REPO / "scripts" / "slurm.sh")
 DORA, DAN = "odt-dora", "odt-dan"
 PASSWORDS = {DORA: "Dora-pw-7!", DAN: "Dan-pw-8!"}
 
 
 @pytest.fixture(scope="module")
 def desktop_hub(accounts):
-    if run("bash", SLURM_SH, "status", check=False).returncode != 0:
-        pytest.fail("Slurm is not running (make test starts it)")
     if not shutil.which("vncserver"):
         pytest.fail("TigerVNC is not installed (scripts/setup.sh installs it)")
     for name, password in PASSWORDS.items():
         ensure_account(name, password)
-    clusters = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-desktop-clusters.d")
-    clusters.mkdir(exist_ok=True)
-    (clusters / "hpc.yml").write_text(
-        "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
-    )
     try:
-        with running_hub("desktop", env={"ONDEMAND_HUB_CLUSTERS_DIR": str(clusters)}) as hub:
+        with slurm_hub("desktop") as hub:
             yield hub
     finally:
         run("scancel", "-u", DORA, check=False)
-        shutil.rmtree(clusters, ignore_errors=True)
-
-
-def token_for(hub, s, name):
-    r = s.post(
-        f"{hub.url}/hub/api/users/{name}/tokens",
-        json={"note": "test_desktop", "expires_in": 600},
-        headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return {"Authorization": f"token {r.json()['token']}"}
-
-
-def wait_for(predicate, timeout, what, hub):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen in {timeout} s\n{hub.log_tail()}")
 
 
 def server(hub, token, name):
-    r = requests.get(f"{hub.url}/hub/api/users/{DORA}", headers=token, timeout=10)
-    return r.json()["servers"].get(name) or {}
+    return server_model(hub, token, DORA, name)
 
 
 def jobs(name):
@@ -121,7 +89,7 @@ async def test_desktop_vnc_handshake_through_novnc_websocket_only_for_the_owner(
     hub = desktop_hub
     s, reply = hub.login(DORA, PASSWORDS[DORA])
     assert reply.status_code == 302, hub.log_tail()
-    token = token_for(hub, s, DORA)
+    token = api_token(hub, s, DORA, "test_desktop")
     r = requests.post(
         f"{hub.url}/hub/api/users/{DORA}/servers/desk1",
         json={"user_options": {"app": "desktop", "resolution": "1280x800"}},

@@ -7,7 +7,6 @@ and on no command line, Luke gets 403, and DELETE ends the whole tree (a kernel 
 session included); a hub restart keeps a running session; an app that exits at once fails the
 spawn with its output; the walltime ends the tree (docs/local-cluster.md)."""
 
-import json
 import os
 import pwd
 import shutil
@@ -17,7 +16,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import REPO, STAGE, VENV_BIN, ensure_account, run, running_hub
+from harness import (
+    REPO,
+    STAGE,
+    VENV_BIN,
+    api_token,
+    ensure_account,
+    failed_progress_message,
+    run,
+    running_hub,
+    server_model,
+    session_log_url,
+    wait_for,
+)
 from ondemand_hub.scheduler.local import (
     descendants,
     make_start_argv,
@@ -34,11 +45,6 @@ PYTHON = str(VENV_BIN / "python")
 SESSIONS = ("lab1", "run1", "boom1", "wall1")
 #: What a local session's environment holds besides JUPYTERHUB_* (bash adds PWD, SHLVL...).
 SESSION_ENV = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "ONDEMAND_HUB_JOB_ID"}
-
-
-def log_url(base: str) -> str:
-    """The session's output.log through its own server (rooted at the home folder)."""
-    return f"{base}/files/ondemand/sessions/{base.rsplit('/', 1)[-1]}/output.log"
 
 
 @pytest.fixture(scope="module")
@@ -78,32 +84,10 @@ def local_hub():
 def lena(local_hub):
     s, reply = local_hub.login(LENA, PASSWORDS[LENA])
     assert reply.status_code == 302, local_hub.log_tail()
-    r = s.post(
-        f"{local_hub.url}/hub/api/users/{LENA}/tokens",
-        json={"note": "test_local_sessions", "expires_in": 600},
-        headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return s, {"Authorization": f"token {r.json()['token']}"}
+    return s, api_token(local_hub, s, LENA, "test_local_sessions")
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def wait_for(predicate, timeout: float, what: str, hub=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout} s\n{hub.log_tail() if hub else ''}")
-
-
-def server_model(hub, token, name):
-    r = requests.get(f"{hub.url}/hub/api/users/{LENA}", headers=token, timeout=10)
-    return r.json()["servers"].get(name)
 
 
 def launch(hub, token, name, **options) -> requests.Response:
@@ -135,6 +119,18 @@ def tree(job_id: str) -> list[int]:
     """The supervisor and every live process below it."""
     pid, _ = parse_job_id(job_id)
     return [p for p in [pid, *descendants(pid, process_table())] if alive(p)]
+
+
+def settled_tree(job_id: str) -> list[int]:
+    """The session's long-lived processes: the tree once two looks 0.5 s apart agree (a
+    starting server runs short helpers, e.g. jupyter-lsp's `npm prefix`)."""
+
+    def settled():
+        first = tree(job_id)
+        time.sleep(0.5)
+        return first if tree(job_id) == first else None
+
+    return wait_for(settled, 20, "the process tree settles")
 
 
 def ids(pid: int) -> dict:
@@ -177,7 +173,7 @@ def loopback(address: str) -> bool:
 
 
 def reach(s, base) -> int:
-    r = s.get(log_url(base), timeout=30)
+    r = s.get(session_log_url(base), timeout=30)
     assert r.status_code == 200 and "ondemand-hub: starting" in r.text, (r.status_code, r.url)
     r = s.get(f"{base}/api/status", timeout=30)
     assert r.url == f"{base}/api/status", r.url
@@ -187,7 +183,7 @@ def reach(s, base) -> int:
 def delete(hub, token, name) -> None:
     r = requests.delete(f"{hub.url}/hub/api/users/{LENA}/servers/{name}", headers=token, timeout=60)
     assert r.status_code in (202, 204), r.text
-    wait_for(lambda: not server_model(hub, token, name), 30, f"{name} stopped", hub)
+    wait_for(lambda: not server_model(hub, token, LENA, name), 30, f"{name} stopped", hub)
 
 
 # --- tests ---------------------------------------------------------------------------------------
@@ -207,7 +203,7 @@ def test_lena_runs_jupyterlab_locally_luke_cannot_delete_ends_the_whole_tree(loc
     started = time.monotonic()
     r = launch(hub, token, "lab1", bc_num_hours=1)
     assert r.status_code in (201, 202), r.text
-    wait_for(lambda: (server_model(hub, token, "lab1") or {}).get("ready"), 60, "ready", hub)
+    wait_for(lambda: server_model(hub, token, LENA, "lab1").get("ready"), 60, "ready", hub)
     print(f"local session submit -> ready: {time.monotonic() - started:.2f} s")
 
     folder = session_dir("lab1")
@@ -241,8 +237,8 @@ def test_lena_runs_jupyterlab_locally_luke_cannot_delete_ends_the_whole_tree(loc
         "gids": {entry.pw_gid},
         "groups": sorted(os.getgrouplist(LENA, entry.pw_gid)),
     }
-    pids = tree(job_id)
-    assert len(pids) >= 3, pids  # the supervisor, the server (bash exec'd it), the kernel
+    pids = settled_tree(job_id)
+    assert len(pids) >= 4, pids  # the supervisor, the launcher, the server, the kernel
     for pid in pids:
         assert ids(pid) == account, (pid, ids(pid))
     stat = read_stat(supervisor)
@@ -275,7 +271,7 @@ def test_lena_runs_jupyterlab_locally_luke_cannot_delete_ends_the_whole_tree(loc
     assert others <= SESSION_ENV | {"PWD", "OLDPWD", "SHLVL", "_"}, others
 
     luke, _ = hub.login(LUKE, PASSWORDS[LUKE])
-    r = luke.get(log_url(base), timeout=30)
+    r = luke.get(session_log_url(base), timeout=30)
     assert r.status_code == 403, (r.status_code, r.url)
     assert luke.get(f"{base}/api/status", timeout=30).status_code == 403
 
@@ -292,17 +288,20 @@ def test_a_hub_restart_keeps_a_running_local_session(local_hub, lena):
     s, token = lena
     r = launch(hub, token, "run1", bc_num_hours=1)
     assert r.status_code in (201, 202), r.text
-    wait_for(lambda: (server_model(hub, token, "run1") or {}).get("ready"), 60, "run1 up", hub)
+    wait_for(lambda: server_model(hub, token, LENA, "run1").get("ready"), 60, "run1 up", hub)
     job_id = job_id_of("run1")
     supervisor, start_time = parse_job_id(job_id)
-    pids = tree(job_id)
+    pids = settled_tree(job_id)
 
     hub.stop()
-    time.sleep(1)
-    assert all(alive(p) for p in pids), [p for p in pids if not alive(p)]
-    hub.start()
+    try:
+        time.sleep(1)
+        dead = [p for p in pids if not alive(p)]
+    finally:
+        hub.start()  # whatever happens: the module's other tests need the hub
+    assert dead == [], dead
 
-    wait_for(lambda: (server_model(hub, token, "run1") or {}).get("ready"), 30, "run1", hub)
+    wait_for(lambda: server_model(hub, token, LENA, "run1").get("ready"), 30, "run1", hub)
     assert alive(supervisor, start_time) and job_id_of("run1") == job_id
     assert reach(s, f"{hub.url}/user/{LENA}/run1") == 200
 
@@ -323,27 +322,10 @@ def test_a_local_app_that_exits_at_once_fails_the_spawn_with_its_output(local_hu
         message = r.json()["message"]
     else:
         assert r.status_code == 202, r.text
-        message = failed_progress_message(hub, token, "boom1")
+        message = failed_progress_message(hub, token, LENA, "boom1")
     assert "boom: module not found (boom)" in message, message
     assert "before its server was up" in message, message
-    wait_for(lambda: not server_model(hub, token, "boom1"), 20, "failed server removed", hub)
-
-
-def failed_progress_message(hub, token, name) -> str:
-    events = []
-    with requests.get(
-        f"{hub.url}/hub/api/users/{LENA}/servers/{name}/progress",
-        headers=token,
-        stream=True,
-        timeout=60,
-    ) as stream:
-        for line in stream.iter_lines(decode_unicode=True):
-            if line and line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-                if events[-1].get("failed") or events[-1].get("ready"):
-                    break
-    assert events and events[-1].get("failed"), events
-    return events[-1]["message"]
+    wait_for(lambda: not server_model(hub, token, LENA, "boom1"), 20, "failed server removed", hub)
 
 
 def test_the_walltime_ends_the_whole_tree(local_hub):

@@ -55,8 +55,21 @@ def test_another_users_cookies_cannot_reach_the_dashboard_or_api(hub, accounts):
         timeout=30,
     )
     assert r.status_code in (403, 405), r.status_code
-    r = bob.get(f"{hub.url}/hub/api/users/odt-alice", timeout=30)
-    assert r.status_code in (403, 404)
+    # read:users:name (sharing by login name, docs/sharing.md) shows bob alice's name (and
+    # whether she is a hub admin), nothing else: not her servers, their URLs or her activity
+    r = bob.get(
+        f"{hub.url}/hub/api/users/odt-alice",
+        headers={"X-XSRFToken": bob.cookies.get("_xsrf", path="/hub/")},
+        timeout=30,
+    )
+    assert r.status_code == 200 and set(r.json()) <= {"kind", "name", "admin", "user_info"}
+    assert r.json()["user_info"] is None, r.text
+    r = bob.get(
+        f"{hub.url}/hub/api/users/odt-alice/shared",
+        headers={"X-XSRFToken": bob.cookies.get("_xsrf", path="/hub/")},
+        timeout=30,
+    )
+    assert r.status_code in (403, 404), r.text
     # and alice still gets her own page
     assert alice.get(f"{hub.url}/user/odt-alice/dashboard").status_code == 200
 

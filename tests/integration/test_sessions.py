@@ -4,36 +4,30 @@ deleting the server cancels the job; a refused option submits nothing; a job tha
 its app is up fails the spawn with its own output; a hub restart keeps a running and a queued
 session (docs/sessions.md)."""
 
-import json
 import os
 import pwd
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from harness import REPO, run, running_hub
+from harness import (
+    REPO,
+    api_token,
+    failed_progress_message,
+    run,
+    server_model,
+    session_log_url,
+    slurm_hub,
+    wait_for,
+)
 
-SLURM_SH = str(REPO / "scripts" / "slurm.sh")
 ALICE = "odt-alice"
-
-
-def log_url(base: str) -> str:
-    """The session's output.log through its own server (rooted at the home folder)."""
-    return f"{base}/files/ondemand/sessions/{base.rsplit('/', 1)[-1]}/output.log"
 
 
 @pytest.fixture(scope="module")
 def session_hub(accounts):
-    if run("bash", SLURM_SH, "status", check=False).returncode != 0:
-        pytest.fail("Slurm is not running (make test starts it)")
-    clusters = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-clusters.d")
-    clusters.mkdir(exist_ok=True)
-    (clusters / "hpc.yml").write_text(
-        "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
-    )
     # The bundled apps, plus a test-only one whose script fails at once.
     apps = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-apps")
     shutil.rmtree(apps, ignore_errors=True)
@@ -44,17 +38,12 @@ def session_hub(accounts):
         '#!/bin/bash\necho "boom: module not found ({{ app_id }})" >&2\nexit 1\n'
     )
     (boom / "manifest.yml").write_text("title: Boom\ndescription: fails at once\n")
-    env = {
-        "ONDEMAND_HUB_CLUSTERS_DIR": str(clusters),
-        "ONDEMAND_HUB_BUNDLED_APPS": str(apps),
-    }
     try:
-        with running_hub("sessions", env=env) as hub:
+        with slurm_hub("sessions", env={"ONDEMAND_HUB_BUNDLED_APPS": str(apps)}) as hub:
             yield hub
     finally:
         for name in ("lab1", "run1", "queued1"):
             run("scancel", "-u", ALICE, f"--name=ondemand-jupyter-{name}", check=False)
-        shutil.rmtree(clusters, ignore_errors=True)
         shutil.rmtree(apps, ignore_errors=True)
 
 
@@ -62,14 +51,7 @@ def session_hub(accounts):
 def alice(session_hub):
     s, reply = session_hub.login(ALICE)
     assert reply.status_code == 302, session_hub.log_tail()
-    r = s.post(
-        f"{session_hub.url}/hub/api/users/{ALICE}/tokens",
-        json={"note": "test_sessions", "expires_in": 600},
-        headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return s, {"Authorization": f"token {r.json()['token']}"}
+    return s, api_token(session_hub, s, ALICE, "test_sessions")
 
 
 def read_cmdline(pid: str) -> str:
@@ -83,21 +65,6 @@ def jobs_named(name: str) -> dict[str, str]:
     """Alice's queued or running jobs called ``name`` (finished ones stay listed a while)."""
     out = run("squeue", "-h", "-t", "PD,CF,R,CG", "-u", ALICE, "-n", name, "-o", "%i|%T").stdout
     return dict(line.split("|") for line in out.split())
-
-
-def wait_for(predicate, timeout: float, what: str, hub):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen in {timeout} s\n{hub.log_tail()}")
-
-
-def server_model(hub, token_headers, name):
-    r = requests.get(f"{hub.url}/hub/api/users/{ALICE}", headers=token_headers, timeout=10)
-    return r.json()["servers"].get(name)
 
 
 def test_refused_option_is_a_400_and_submits_nothing(session_hub, alice):
@@ -128,14 +95,14 @@ def test_alice_launches_jupyter_reaches_it_bob_cannot_delete_cancels(session_hub
     session_dir = Path(f"/home/{ALICE}/ondemand/sessions/lab1")
     assert session_dir.owner() == ALICE and session_dir.stat().st_mode & 0o777 == 0o700
 
-    wait_for(lambda: (server_model(hub, token, "lab1") or {}).get("ready"), 60, "ready", hub)
+    wait_for(lambda: server_model(hub, token, ALICE, "lab1").get("ready"), 60, "ready", hub)
     assert jobs_named("ondemand-jupyter-lab1") == {job_id: "RUNNING"}
 
     # Through the proxy, with the browser's OAuth dance (the server's own cookie). A page, not
     # an API path (those answer 403 instead of redirecting): the job's own log in the session
     # folder, which is the server's root.
     base = f"{hub.url}/user/{ALICE}/lab1"
-    r = s.get(log_url(base), timeout=30)
+    r = s.get(session_log_url(base), timeout=30)
     assert r.status_code == 200 and "ondemand-hub: starting jupyter" in r.text, r.status_code
     r = s.get(f"{base}/api/status", timeout=30)
     assert r.status_code == 200 and r.url == f"{base}/api/status", (r.status_code, r.url)
@@ -151,14 +118,14 @@ def test_alice_launches_jupyter_reaches_it_bob_cannot_delete_cancels(session_hub
     assert kernels and all(os.stat(f"/proc/{p}").st_uid == alice_uid for p in kernels)
 
     bob, _ = hub.login("odt-bob")
-    r = bob.get(log_url(base), timeout=30)
+    r = bob.get(session_log_url(base), timeout=30)
     assert r.status_code == 403, (r.status_code, r.url)
     assert bob.get(f"{base}/api/status", timeout=30).status_code == 403
 
     r = requests.delete(f"{hub.url}/hub/api/users/{ALICE}/servers/lab1", headers=token, timeout=60)
     assert r.status_code in (202, 204), r.text
     wait_for(lambda: job_id not in jobs_named("ondemand-jupyter-lab1"), 20, "job gone", hub)
-    wait_for(lambda: not server_model(hub, token, "lab1"), 20, "server stopped", hub)
+    wait_for(lambda: not server_model(hub, token, ALICE, "lab1"), 20, "server stopped", hub)
 
 
 def launch(hub, token, name, **options):
@@ -169,23 +136,6 @@ def launch(hub, token, name, **options):
         timeout=30,
     )
     assert r.status_code in (201, 202), r.text
-
-
-def failed_progress_message(hub, token, name) -> str:
-    events = []
-    with requests.get(
-        f"{hub.url}/hub/api/users/{ALICE}/servers/{name}/progress",
-        headers=token,
-        stream=True,
-        timeout=60,
-    ) as stream:
-        for line in stream.iter_lines(decode_unicode=True):
-            if line and line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-                if events[-1].get("failed") or events[-1].get("ready"):
-                    break
-    assert events and events[-1].get("failed"), events
-    return events[-1]["message"]
 
 
 def test_a_job_that_dies_before_its_app_is_up_fails_with_its_own_output(session_hub, alice):
@@ -203,16 +153,16 @@ def test_a_job_that_dies_before_its_app_is_up_fails_with_its_own_output(session_
         message = r.json()["message"]
     else:
         assert r.status_code == 202, r.text
-        message = failed_progress_message(hub, token, "boom1")
+        message = failed_progress_message(hub, token, ALICE, "boom1")
     assert "boom: module not found (boom)" in message, message
     assert "before its server was up" in message, message
-    wait_for(lambda: not server_model(hub, token, "boom1"), 20, "failed server removed", hub)
+    wait_for(lambda: not server_model(hub, token, ALICE, "boom1"), 20, "failed server removed", hub)
 
 
 def reach(s, base) -> int:
     """Through the proxy: a page first (the OAuth dance sets the server's cookie), then the
     server's API; the API's status code."""
-    r = s.get(log_url(base), timeout=30)
+    r = s.get(session_log_url(base), timeout=30)
     assert r.status_code == 200 and "ondemand-hub: starting" in r.text, (r.status_code, r.url)
     r = s.get(f"{base}/api/status", timeout=30)
     assert r.url == f"{base}/api/status", r.url
@@ -226,7 +176,7 @@ def test_hub_restart_keeps_a_running_and_a_queued_session(session_hub, alice):
     hub = session_hub
     s, token = alice
     launch(hub, token, "run1", bc_num_slots=1)
-    wait_for(lambda: (server_model(hub, token, "run1") or {}).get("ready"), 60, "run1 up", hub)
+    wait_for(lambda: server_model(hub, token, ALICE, "run1").get("ready"), 60, "run1 up", hub)
     launch(hub, token, "queued1", bc_num_slots=2)
     queued = wait_for(lambda: jobs_named("ondemand-jupyter-queued1"), 15, "queued1 job", hub)
     (run_id,) = jobs_named("ondemand-jupyter-run1")
@@ -238,16 +188,16 @@ def test_hub_restart_keeps_a_running_and_a_queued_session(session_hub, alice):
     assert jobs_named("ondemand-jupyter-queued1") == {queued_id: "PENDING"}
     hub.start()
 
-    wait_for(lambda: (server_model(hub, token, "run1") or {}).get("ready"), 30, "run1", hub)
+    wait_for(lambda: server_model(hub, token, ALICE, "run1").get("ready"), 30, "run1", hub)
     base = f"{hub.url}/user/{ALICE}/run1"
     assert reach(s, base) == 200
-    model = server_model(hub, token, "queued1")
+    model = server_model(hub, token, ALICE, "queued1")
     assert model and not model["ready"] and model["pending"] == "check", model
     assert jobs_named("ondemand-jupyter-queued1") == {queued_id: "PENDING"}
 
     r = requests.delete(f"{hub.url}/hub/api/users/{ALICE}/servers/run1", headers=token, timeout=60)
     assert r.status_code in (202, 204), r.text
-    wait_for(lambda: (server_model(hub, token, "queued1") or {}).get("ready"), 60, "adopt", hub)
+    wait_for(lambda: server_model(hub, token, ALICE, "queued1").get("ready"), 60, "adopt", hub)
     assert jobs_named("ondemand-jupyter-queued1") == {queued_id: "RUNNING"}
     assert reach(s, f"{hub.url}/user/{ALICE}/queued1") == 200
 

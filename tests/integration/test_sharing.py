@@ -2,52 +2,23 @@
 Sara shares her JupyterLab session with Sam through her PUN's sessions API; Sam reaches it,
 Sue does not; Sara takes it back and Sam is refused again; bad names get a clear 400."""
 
-import os
-import shutil
-import time
-from pathlib import Path
-
 import pytest
 
-from harness import REPO, ensure_account, run, running_hub
+from harness import ensure_account, run, session_log_url, slurm_hub, wait_for
 
-SLURM_SH = str(REPO / "scripts" / "slurm.sh")
 SARA, SAM, SUE = "odt-sara", "odt-sam", "odt-sue"
 PASSWORDS = {SARA: "Sara-pw-9!", SAM: "Sam-pw-10!", SUE: "Sue-pw-11!"}
 
 
-def log_url(base: str) -> str:
-    """The session's output.log through its own server (rooted at the home folder)."""
-    return f"{base}/files/ondemand/sessions/{base.rsplit('/', 1)[-1]}/output.log"
-
-
 @pytest.fixture(scope="module")
 def share_hub(accounts):
-    if run("bash", SLURM_SH, "status", check=False).returncode != 0:
-        pytest.fail("Slurm is not running (make test starts it)")
     for name, password in PASSWORDS.items():
         ensure_account(name, password)
-    clusters = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-share-clusters.d")
-    clusters.mkdir(exist_ok=True)
-    (clusters / "hpc.yml").write_text(
-        "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
-    )
     try:
-        with running_hub("sharing", env={"ONDEMAND_HUB_CLUSTERS_DIR": str(clusters)}) as hub:
+        with slurm_hub("sharing") as hub:
             yield hub
     finally:
         run("scancel", "-u", SARA, check=False)
-        shutil.rmtree(clusters, ignore_errors=True)
-
-
-def wait_for(predicate, timeout, what, hub):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen in {timeout} s\n{hub.log_tail()}")
 
 
 def xsrf(session, user):
@@ -67,7 +38,7 @@ def visit(hub, s, url):
 def reaches(hub, s, owner, name) -> bool:
     """A page first (API paths answer 403 rather than start the OAuth dance), then the API."""
     base = f"{hub.url}/user/{owner}/{name}"
-    visit(hub, s, log_url(base))
+    visit(hub, s, session_log_url(base))
     r = s.get(f"{base}/api/status", timeout=30)
     return r.status_code == 200 and r.url == f"{base}/api/status"
 

@@ -8,16 +8,13 @@ code-server: it takes code-server's arguments, listens on ``--socket`` and answe
 with what it was started with. It is on PATH only while this module runs."""
 
 import os
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from harness import REPO, ensure_account, run, running_hub
+from harness import api_token, ensure_account, run, server_model, slurm_hub, wait_for
 
-SLURM_SH = str(REPO / "scripts" / "slurm.sh")
 VERA, VIC = "odt-vera", "odt-vic"
 PASSWORDS = {VERA: "Vera-pw-12!", VIC: "Vic-pw-13!"}
 FAKE_PATH = Path("/usr/local/bin/code-server")
@@ -54,36 +51,18 @@ Server(sock, Handler).serve_forever()
 
 @pytest.fixture(scope="module")
 def vscode_hub(accounts):
-    if run("bash", SLURM_SH, "status", check=False).returncode != 0:
-        pytest.fail("Slurm is not running (make test starts it)")
     if FAKE_PATH.exists():
         pytest.fail(f"{FAKE_PATH} exists: a real code-server? This test would replace it")
     for name, password in PASSWORDS.items():
         ensure_account(name, password)
-    clusters = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-vscode-clusters.d")
-    clusters.mkdir(exist_ok=True)
-    (clusters / "hpc.yml").write_text(
-        "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
-    )
     FAKE_PATH.write_text(FAKE_CODE_SERVER)
     FAKE_PATH.chmod(0o755)
     try:
-        with running_hub("vscode", env={"ONDEMAND_HUB_CLUSTERS_DIR": str(clusters)}) as hub:
+        with slurm_hub("vscode") as hub:
             yield hub
     finally:
         FAKE_PATH.unlink(missing_ok=True)
         run("scancel", "-u", VERA, check=False)
-        shutil.rmtree(clusters, ignore_errors=True)
-
-
-def wait_for(predicate, timeout, what, hub):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen in {timeout} s\n{hub.log_tail()}")
 
 
 def test_vscode_opens_the_folder_through_a_private_socket_only_for_the_owner(vscode_hub):
@@ -92,13 +71,7 @@ def test_vscode_opens_the_folder_through_a_private_socket_only_for_the_owner(vsc
     assert reply.status_code == 302, hub.log_tail()
     project = Path(f"/home/{VERA}/project-x")
     run("runuser", "-u", VERA, "--", "mkdir", "-p", str(project))
-    r = s.post(
-        f"{hub.url}/hub/api/users/{VERA}/tokens",
-        json={"note": "test_vscode", "expires_in": 600},
-        headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
-        timeout=10,
-    )
-    token = {"Authorization": f"token {r.json()['token']}"}
+    token = api_token(hub, s, VERA, "test_vscode")
 
     r = requests.post(
         f"{hub.url}/hub/api/users/{VERA}/servers/code1",
@@ -117,8 +90,7 @@ def test_vscode_opens_the_folder_through_a_private_socket_only_for_the_owner(vsc
     assert r.status_code in (201, 202), r.text
 
     def ready():
-        model = requests.get(f"{hub.url}/hub/api/users/{VERA}", headers=token, timeout=10)
-        return (model.json()["servers"].get("code1") or {}).get("ready")
+        return server_model(hub, token, VERA, "code1").get("ready")
 
     wait_for(ready, 60, "VS Code session ready", hub)
 

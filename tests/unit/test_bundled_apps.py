@@ -3,18 +3,17 @@ files, and what a user types cannot leave the values it was validated as. (Jupyt
 files are in test_batch.py.) The thumbnail writer of the Desktop app is tested here too, without
 an X display (the integration test runs it on a real TigerVNC desktop)."""
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from test_batch import check_golden  # the golden files of every bundled app, one way
 
 from ondemand_hub import desktop
 from ondemand_hub.scheduler.batch import SessionContext, make_batch_script, make_sbatch_argv
 from ondemand_hub.scheduler.slurm import Partition, SlurmCommands
 from ondemand_hub.site.apps import FormError, load_apps, validate_options
 
-GOLDEN = Path(__file__).parent / "golden" / "batch"
 BUNDLED = Path(__file__).parents[2] / "apps"
 PARTITIONS = [Partition("debug", True, True, "1:00:00", 1, 2, 2, "")]
 PYTHON = "/opt/ondemand-hub/venv/bin/python"
@@ -49,13 +48,6 @@ def apps():
     apps, errors = load_apps([BUNDLED])
     assert errors == []
     return apps
-
-
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text()
 
 
 @pytest.mark.parametrize("app_id,case", sorted(CASES))
