@@ -149,6 +149,27 @@ class Side:
         shutil.rmtree(self.hub.state_dir, ignore_errors=True)
 
 
+def slurm_start_latency(user: str, timeout: float = 60) -> float:
+    """Seconds from submitting a job that only prints the time to its start, as ``user``: what
+    Slurm itself takes (its scheduler's cycle, the launch on the node) before any spawner code
+    on the node runs. Measured between the runs, under the same conditions."""
+    stamp = Path(f"/var/tmp/ondemand-hub-bench-{os.getpid()}-start")
+    stamp.unlink(missing_ok=True)
+    t0 = time.time()
+    run(
+        "runuser", "-u", user, "--", "sbatch", "--parsable", "-o", "/dev/null", "-p", "debug",
+        "--wrap", f"date +%s.%N > {stamp}",
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stamp.exists() and stamp.read_text().strip():
+            started = float(stamp.read_text())
+            stamp.unlink()
+            return started - t0
+        time.sleep(0.01)
+    raise AssertionError("a trivial job did not start")
+
+
 def wait_idle(users: list[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -250,9 +271,10 @@ def p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(0.9 * len(ordered) + 0.5) - 1))]
 
 
-def report(ours: Side, anchor: Side, polls: dict, n: int) -> str:
+def report(ours: Side, anchor: Side, polls: dict, n: int, slurm_starts: list[float]) -> str:
     om, am = statistics.median(ours.times), statistics.median(anchor.times)
     ratio = om / am
+    sm = statistics.median(slurm_starts)
     oc, ot, _ = polls["ours"]
     ac, at, _ = polls["anchor"]
     fmt = lambda ts: ", ".join(f"{t:.2f}" for t in ts)  # noqa: E731
@@ -265,6 +287,10 @@ def report(ours: Side, anchor: Side, polls: dict, n: int) -> str:
         f"| submit → Connect, p90 | {p90(ours.times):.2f} s | {p90(anchor.times):.2f} s "
         f"| {p90(ours.times) / p90(anchor.times):.2f}× | |",
         f"| submit → Connect, every run (s) | {fmt(ours.times)} | {fmt(anchor.times)} | | |",
+        f"| Slurm alone: submit → a trivial job runs, median (runs: {fmt(slurm_starts)}) "
+        f"| {sm:.2f} s | {sm:.2f} s | | the same for both |",
+        f"| the spawner's own part: median − Slurm alone | {om - sm:.2f} s | {am - sm:.2f} s "
+        f"| {(om - sm) / (am - sm):.2f}× | reported |",
         f"| scheduler commands per poll interval, {n} sessions | {oc} | {ac} "
         f"| 1 : {ac / max(oc, 1):.0f} "
         f"| 1 vs {n}: {'met' if oc == 1 and ac >= n else '**not met**'} |",
@@ -305,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         config=BENCH / "sessions_hub_config.py", env=env,
     )  # fmt: skip
     users = [ours.user, anchor.user]
+    slurm_starts: list[float] = []
     try:
         for side in (ours, anchor):
             side.start()
@@ -316,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"run {i + 1} {side.title}: {elapsed:.2f} s", flush=True)
                 side.stop_server()
                 wait_idle(users)
+            slurm_starts.append(slurm_start_latency(ours.user))
+            print(f"run {i + 1} Slurm alone: {slurm_starts[-1]:.2f} s", flush=True)
+            wait_idle(users)
     finally:
         for side in (ours, anchor):
             side.close()
@@ -323,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         polls = poll_benchmark(ours.user, str(clusters), args.sessions)
     finally:
         shutil.rmtree(clusters, ignore_errors=True)
-    table = report(ours, anchor, polls, args.sessions)
+    table = report(ours, anchor, polls, args.sessions, slurm_starts)
     command = (
         f"bench/sessions.py{f' --runs {args.runs}' if args.runs != 5 else ''}"
         f"{' --write-docs' if args.write_docs else ''}"

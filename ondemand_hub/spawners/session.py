@@ -191,6 +191,13 @@ class SlurmSessionSpawner(Spawner):
         """,
     ).tag(config=True)
 
+    port_poll_interval = Float(
+        0.1,
+        help="""Seconds between reads of the port file once the job runs. The launcher writes
+        it when the server already answers, so the sooner it is read, the sooner Connect shows.
+        """,
+    ).tag(config=True)
+
     partitions_interval = Float(
         30.0, help="Seconds one sinfo answer (the partitions offered) is reused."
     ).tag(config=True)
@@ -597,6 +604,8 @@ class SlurmSessionSpawner(Spawner):
                     self.ip, self.port = status.node.split(",")[0], port
                     self.phase = "up"
                     return (self.ip, self.port)
+                await asyncio.sleep(self.port_poll_interval)  # squeue is still asked ≤ 4/s
+                continue
             await asyncio.sleep(self.start_poll_interval)
         return None
 
