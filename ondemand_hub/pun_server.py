@@ -8,9 +8,11 @@ a socket left behind by a previous run itself rather than having root touch the 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import stat
 import sys
+import types
 from urllib.parse import urlsplit, urlunsplit
 
 #: The jupyter-server extensions every PUN loads (by module name; the hub side never imports them).
@@ -63,6 +65,48 @@ def skip_slow_optional_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
+class _Deferred(types.ModuleType):
+    """Stands in ``sys.modules`` for a module that is imported for real on first use of one of
+    its attributes (then every attribute comes from the real module)."""
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)  # the import system's probes (__path__...) load nothing
+        real = self.__dict__.get("_real")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+            self.__dict__["_real"] = real
+        return getattr(real, attr)
+
+
+def defer_hub_only_imports() -> None:
+    """Keep the hub's database layer out of a single-user server unless something uses it.
+
+    ``jupyterhub.singleuser`` imports ``jupyterhub.log`` for ``log_request``, and that module
+    imports ``jupyterhub.handlers.pages`` (for an ``isinstance`` test against the hub's health
+    check handler) and ``jupyterhub.metrics``, which imports ``jupyterhub.orm``: SQLAlchemy and
+    alembic, ~0.2 s of every start and ~20 MB of every PUN, for code only the hub runs
+    (``python -X importtime``). Here ``jupyterhub.orm`` and ``jupyterhub.handlers.pages`` are
+    :class:`_Deferred` until used; the stand-in ``HealthCheckHandler`` is never routed in a
+    single-user server, so the test it serves is false either way.
+    """
+    import jupyterhub
+    from tornado.web import RequestHandler
+
+    if "jupyterhub.orm" not in sys.modules:
+        sys.modules["jupyterhub.orm"] = jupyterhub.orm = _Deferred("jupyterhub.orm")
+    if "jupyterhub.handlers.pages" not in sys.modules:
+        pages = _Deferred("jupyterhub.handlers.pages")
+
+        class HealthCheckHandler(RequestHandler):
+            """Stand-in for the hub's handler in ``jupyterhub.log``'s ``isinstance`` test."""
+
+        pages.HealthCheckHandler = HealthCheckHandler
+        sys.modules["jupyterhub.handlers.pages"] = pages
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ondemand-pun-server")
     parser.add_argument("--sock", required=True, help="Unix socket to listen on")
@@ -73,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["JUPYTERHUB_SERVICE_URL"]
         )
     skip_slow_optional_imports()
+    defer_hub_only_imports()
     from jupyterhub.singleuser.extension import main as singleuser_main
 
     singleuser_main(argv=make_server_argv(args.sock, extra))
@@ -87,6 +132,7 @@ def session_main(argv: list[str] | None = None) -> None:
     """ondemand-session-server: plain jupyterhub-singleuser for an app session in a Slurm job
     (no portal extensions), started without the slow optional import."""
     skip_slow_optional_imports()
+    defer_hub_only_imports()
     from jupyterhub.singleuser import main as singleuser_main
 
     argv = sys.argv[1:] if argv is None else argv
