@@ -107,6 +107,21 @@ def defer_hub_only_imports() -> None:
         sys.modules["jupyterhub.handlers.pages"] = pages
 
 
+def skip_yarn_config_probe() -> None:
+    """Spare a JupyterLab session the ``node yarn.js config --json`` run at import (~0.2 s).
+
+    Importing ``jupyterlab.labapp`` computes the app's version through ``AppOptions``, whose
+    ``registry`` default runs yarn to learn npm's registry, for building extensions from
+    source. A session never builds (its extension manager is PyPI's); the default registry
+    stands. Only where node is on PATH does this cost anything; without JupyterLab, nothing to do.
+    """
+    try:
+        from jupyterlab import commands
+    except ImportError:
+        return
+    commands._yarn_config = lambda logger: {"yarn config": {}, "npm config": {}}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ondemand-pun-server")
     parser.add_argument("--sock", required=True, help="Unix socket to listen on")
@@ -133,6 +148,7 @@ def session_main(argv: list[str] | None = None) -> None:
     (no portal extensions), started without the slow optional import."""
     skip_slow_optional_imports()
     defer_hub_only_imports()
+    skip_yarn_config_probe()
     from jupyterhub.singleuser import main as singleuser_main
 
     argv = sys.argv[1:] if argv is None else argv

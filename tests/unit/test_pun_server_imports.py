@@ -47,3 +47,24 @@ def test_the_deferred_modules_load_for_real_when_used():
         "print(HomeHandler.__module__)\n"
     )
     assert out.split() == ["jupyterhub.orm", "True", "jupyterhub.handlers.pages"]
+
+
+def test_a_session_imports_jupyterlab_without_running_yarn():
+    """The private hook skip_yarn_config_probe() replaces must still exist (a JupyterLab
+    upgrade that renames it fails here), and labapp then starts no node process."""
+    out = python(
+        "from jupyterlab import commands\n"
+        "assert callable(commands._yarn_config)\n"
+        "from ondemand_hub.pun_server import skip_yarn_config_probe\n"
+        "skip_yarn_config_probe()\n"
+        "import subprocess\n"
+        "ran = []\n"
+        "real = subprocess.Popen.__init__\n"
+        "def spy(self, args, *a, **k):\n"
+        "    ran.append(args)\n"
+        "    return real(self, args, *a, **k)\n"
+        "subprocess.Popen.__init__ = spy\n"
+        "import jupyterlab.labapp\n"
+        "print(ran)\n"
+    )
+    assert out.strip() == "[]"
