@@ -220,6 +220,62 @@ def parse_accounts(text: str) -> list[str]:
     return sorted({line for line in lines if ACCOUNT_RE.fullmatch(line)})
 
 
+#: One ``Key=value`` of ``scontrol show job -o``: a value runs until the next `` Key=`` (values
+#: may hold spaces, e.g. ``Reason=... Comment=...``; keys never do).
+_SCONTROL_FIELD = re.compile(r"([A-Za-z][A-Za-z0-9_:/]*)=(.*?)(?= [A-Za-z][A-Za-z0-9_:/]*=|$)")
+
+
+def parse_scontrol_job(text: str) -> dict[str, str]:
+    """The fields of ``scontrol show job -o <id>`` (one line), e.g. ``JobState``, ``Reason``,
+    ``ExitCode``; {} when it printed no job (``Invalid job id specified`` goes to stderr)."""
+    line = next((ln for ln in text.splitlines() if ln.startswith("JobId=")), "")
+    return {key: value.strip() for key, value in _SCONTROL_FIELD.findall(line)}
+
+
+#: sacct fields the portal reads, in this order (``-P``: ``|``-separated; the job name last).
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "Start", "End", "Elapsed", "NodeList", "JobName")
+
+
+def parse_sacct(text: str) -> dict[str, dict[str, str]]:
+    """Finished jobs from ``sacct -n -P -X -o <SACCT_FIELDS>``, keyed by job id. The state is
+    sacct's first word (``CANCELLED by 1003`` → ``CANCELLED``)."""
+    jobs = {}
+    for line in text.splitlines():
+        fields = line.split("|", len(SACCT_FIELDS) - 1)
+        if len(fields) != len(SACCT_FIELDS) or not fields[0].isdigit():
+            continue
+        job = dict(zip(SACCT_FIELDS, fields, strict=True))
+        job["State"] = job["State"].split()[0] if job["State"] else ""
+        jobs[job["JobID"]] = {k: _none(v) for k, v in job.items()}
+    return jobs
+
+
+#: How a job ended, in words (sacct's and scontrol's ``State``/``JobState``).
+ENDINGS = {
+    "COMPLETED": "finished",
+    "FAILED": "failed",
+    "CANCELLED": "was cancelled",
+    "TIMEOUT": "ran out of time",
+    "NODE_FAIL": "lost its node",
+    "OUT_OF_MEMORY": "ran out of memory",
+    "PREEMPTED": "was preempted",
+    "BOOT_FAIL": "could not boot its node",
+    "DEADLINE": "missed its deadline",
+}
+
+
+def job_ending(state: str, exit_code: str = "") -> str:
+    """``FAILED`` + ``3:0`` → "failed (exit code 3)"; ``TIMEOUT`` → "ran out of time";
+    a signal (``0:9``) is named when there is no exit code."""
+    words = ENDINGS.get(state, state.lower().replace("_", " ") or "ended")
+    code, _, signal = exit_code.partition(":")
+    if code.isdigit() and int(code):
+        words += f" (exit code {int(code)})"
+    elif signal.isdigit() and int(signal) and state not in ("CANCELLED", "TIMEOUT"):
+        words += f" (signal {int(signal)})"
+    return words
+
+
 @dataclass(frozen=True)
 class Partition:
     """A partition as the form offers it."""
@@ -317,6 +373,22 @@ class SlurmCommands:
         exe = os.path.join(self.bin_dir, "sacctmgr") if self.bin_dir else "sacctmgr"
         cluster = [f"cluster={self.cluster}"] if self.cluster else []
         return [exe, "-nP", "show", "assoc", f"user={_user(user)}", *cluster, "format=account"]
+
+    def scontrol_job(self, job_id: str) -> list[str]:
+        """``scontrol show job -o <id>`` (see parse_scontrol_job): while slurmctld remembers the
+        job (MinJobAge, 300 s by default, after it ends)."""
+        if not job_id.isdigit():
+            raise ValueError(f"not a Slurm job id: {job_id!r}")
+        return self.argv("scontrol", "show", "job", "-o", job_id)
+
+    def sacct_jobs(self, user: str, since: str = "now-7days") -> list[str]:
+        """``user``'s jobs since ``since`` from Slurm's accounting (see parse_sacct); fails
+        where there is no slurmdbd ("Slurm accounting storage is disabled")."""
+        if not re.fullmatch(r"now-[0-9]{1,3}days|[0-9]{4}-[0-9]{2}-[0-9]{2}", since):
+            raise ValueError(f"not a sacct start time: {since!r}")
+        return self.argv(
+            "sacct", "-n", "-P", "-X", "-u", _user(user), "-S", since, "-o", ",".join(SACCT_FIELDS)
+        )
 
     def sinfo_partitions(self) -> list[str]:
         return self.argv("sinfo", "-h", "-o", SINFO_PARTITIONS_FORMAT)

@@ -56,8 +56,10 @@ from ..scheduler import local
 from ..scheduler.batch import BatchScriptError, SessionContext, make_batch_script, make_sbatch_argv
 from ..scheduler.slurm import (
     SlurmCommands,
+    job_ending,
     parse_partitions,
     parse_sbatch,
+    parse_scontrol_job,
     parse_squeue,
     plain_reason,
     queue_position,
@@ -654,13 +656,29 @@ class SlurmSessionSpawner(Spawner):
         if local.is_local_job(job_id):
             ended = f"The app's processes ({job_id}) ended"
         else:
-            state = status.state.lower() if status.state != "NOTFOUND" else "gone from the queue"
-            ended = f"The job {job_id} ended ({state})"
+            ended = f"The job {job_id} {await self._how_it_ended(job_id, status)}"
         raise SpawnException(
             f"{ended} before its server was up. Last lines of output.log:\n{tail}",
             reason="job_ended",
             status_code=500,
         )
+
+    async def _how_it_ended(self, job_id: str, status: JobStatus) -> str:
+        """ "failed (exit code 3)", "ran out of time"...: from ``scontrol show job`` (squeue
+        has no exit code); squeue's state when scontrol does not know the job any more."""
+        try:
+            commands = self.commands(self._cluster_for_state())
+            text = await run_command(
+                commands.scontrol_job(job_id), commands.env(), timeout=self.command_timeout
+            )
+            fields = parse_scontrol_job(text)
+        except (SchedulerUnavailable, SpawnException, ValueError):
+            fields = {}
+        if fields.get("JobState"):
+            return job_ending(fields["JobState"], fields.get("ExitCode", ""))
+        if status.state == "NOTFOUND":
+            return "is gone from the queue"
+        return f"ended ({status.state.lower()})"
 
     def _cluster_for_state(self) -> Cluster:
         try:

@@ -569,3 +569,28 @@ async def test_a_timed_out_sbatch_never_adopts_an_older_job_of_the_same_name(
     with pytest.raises(SpawnException):
         await submit(spawner)
     assert runner.count("sbatch") == 2
+
+
+async def test_a_job_that_ended_early_is_described_from_scontrol(clusters_dir, monkeypatch):
+    from ondemand_hub.spawners import session
+
+    data = REPO / "tests" / "unit" / "data" / "slurm"
+    answers = {"8": (data / "scontrol_job_failed.txt").read_text()}
+    calls = []
+
+    async def runner(argv, env, timeout=30.0, stdin=None):
+        calls.append(argv)
+        if argv[-1] in answers:
+            return answers[argv[-1]]
+        raise SchedulerUnavailable("slurm_load_jobs error: Invalid job id specified")
+
+    monkeypatch.setattr(session, "run_command", runner)
+    spawner = make_spawner(clusters_dir, {})
+    spawner.cluster_id = "hpc"
+    failed = JobStatus(job_id="8", state="FAILED")
+    assert await spawner._how_it_ended("8", failed) == "failed (exit code 3)"
+    assert calls[0] == ["scontrol", "show", "job", "-o", "8"]
+    # scontrol forgot it (or is down): squeue's word, or "gone"
+    assert await spawner._how_it_ended("9", JobStatus("9", "TIMEOUT")) == "ended (timeout)"
+    gone = JobStatus("9", "NOTFOUND")
+    assert await spawner._how_it_ended("9", gone) == "is gone from the queue"

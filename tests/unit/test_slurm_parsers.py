@@ -6,15 +6,19 @@ from pathlib import Path
 import pytest
 
 from ondemand_hub.scheduler.slurm import (
+    SACCT_FIELDS,
     SQUEUE_FORMAT,
     SQUEUE_START_FORMAT,
     Partition,
     SlurmCommands,
     format_time_left,
+    job_ending,
     parse_accounts,
     parse_duration,
     parse_partitions,
+    parse_sacct,
     parse_sbatch,
+    parse_scontrol_job,
     parse_squeue,
     parse_squeue_start,
     plain_reason,
@@ -281,3 +285,72 @@ def test_command_lines_are_argv_lists_with_the_cluster_options():
             slurm.sacctmgr_accounts(bad)
         with pytest.raises(ValueError, match="not a user name"):
             slurm.squeue_user(bad)
+
+
+def test_scontrol_show_job_fields_from_real_output():
+    failed = parse_scontrol_job((DATA / "scontrol_job_failed.txt").read_text())
+    assert (failed["JobId"], failed["JobState"], failed["Reason"], failed["ExitCode"]) == (
+        "8",
+        "FAILED",
+        "NonZeroExitCode",
+        "3:0",
+    )
+    assert failed["AllocNode:Sid"] == "localhost:20899" and failed["Power"] == ""
+    timeout = parse_scontrol_job((DATA / "scontrol_job_timeout.txt").read_text())
+    assert (timeout["JobState"], timeout["Reason"], timeout["ExitCode"]) == (
+        "TIMEOUT",
+        "TimeLimit",
+        "0:15",
+    )
+    assert parse_scontrol_job("slurm_load_jobs error: Invalid job id specified\n") == {}
+
+
+def test_sacct_jobs_from_real_output():
+    jobs = parse_sacct((DATA / "sacct_jobs.txt").read_text())
+    assert jobs["32"] == {
+        "JobID": "32",
+        "State": "FAILED",
+        "ExitCode": "1:0",
+        "Start": "2026-11-22T23:46:50",
+        "End": "2026-11-22T23:46:50",
+        "Elapsed": "00:00:00",
+        "NodeList": "vm",
+        "JobName": "ondemand-boom-boom1",
+    }
+    assert jobs["17"]["State"] == "CANCELLED" and jobs["17"]["JobName"] == "ondemand-jupyter-lab1"
+    assert parse_sacct("6|CANCELLED by 1003|0:0|||00:00:00|(null)|a|b\n")["6"]["State"] == (
+        "CANCELLED"
+    )
+    assert parse_sacct("6|CANCELLED by 1003|0:0|||00:00:00|(null)|a|b\n")["6"]["JobName"] == "a|b"
+    assert parse_sacct("Slurm accounting storage is disabled\n") == {}
+
+
+@pytest.mark.parametrize(
+    "state, code, words",
+    [
+        ("FAILED", "3:0", "failed (exit code 3)"),
+        ("FAILED", "0:53", "failed (signal 53)"),
+        ("TIMEOUT", "0:15", "ran out of time"),
+        ("CANCELLED", "0:15", "was cancelled"),
+        ("COMPLETED", "0:0", "finished"),
+        ("OUT_OF_MEMORY", "0:125", "ran out of memory (signal 125)"),
+        ("SPECIAL_EXIT", "", "special exit"),
+    ],
+)
+def test_job_ending_in_words(state, code, words):
+    assert job_ending(state, code) == words
+
+
+def test_scontrol_and_sacct_argv_take_only_checked_values():
+    slurm = SlurmCommands(bin_dir="/opt/slurm/bin", cluster="c1")
+    assert slurm.scontrol_job("42") == [
+        "/opt/slurm/bin/scontrol", "-M", "c1", "show", "job", "-o", "42"
+    ]  # fmt: skip
+    assert slurm.sacct_jobs("alice")[-6:] == [
+        "-u", "alice", "-S", "now-7days", "-o", ",".join(SACCT_FIELDS)
+    ][-6:]  # fmt: skip
+    for bad in ("42 --all", "-1", ""):
+        with pytest.raises(ValueError):
+            slurm.scontrol_job(bad)
+    with pytest.raises(ValueError):
+        slurm.sacct_jobs("alice", since="now; id")
