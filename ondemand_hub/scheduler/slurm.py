@@ -250,29 +250,16 @@ def parse_sacct(text: str) -> dict[str, dict[str, str]]:
     return jobs
 
 
-#: How a job ended, in words (sacct's and scontrol's ``State``/``JobState``).
-ENDINGS = {
-    "COMPLETED": "finished",
-    "FAILED": "failed",
-    "CANCELLED": "was cancelled",
-    "TIMEOUT": "ran out of time",
-    "NODE_FAIL": "lost its node",
-    "OUT_OF_MEMORY": "ran out of memory",
-    "PREEMPTED": "was preempted",
-    "BOOT_FAIL": "could not boot its node",
-    "DEADLINE": "missed its deadline",
-}
-
-
 def job_ending(state: str, exit_code: str = "") -> str:
-    """``FAILED`` + ``3:0`` → "failed (exit code 3)"; ``TIMEOUT`` → "ran out of time";
-    a signal (``0:9``) is named when there is no exit code."""
-    words = ENDINGS.get(state, state.lower().replace("_", " ") or "ended")
+    """How a job ended, for a sentence: ``FAILED`` + ``3:0`` → "failed, exit code 3";
+    ``TIMEOUT`` → "ended: it ran out of time"; a signal (``0:9``) is named when there is no
+    exit code and the state does not already say why (cancelled, out of time)."""
+    words = plain_state(state) if state else "ended"
     code, _, signal = exit_code.partition(":")
     if code.isdigit() and int(code):
-        words += f" (exit code {int(code)})"
+        words += f", exit code {int(code)}"
     elif signal.isdigit() and int(signal) and state not in ("CANCELLED", "TIMEOUT"):
-        words += f" (signal {int(signal)})"
+        words += f", signal {int(signal)}"
     return words
 
 

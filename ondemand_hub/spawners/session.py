@@ -654,18 +654,19 @@ class SlurmSessionSpawner(Spawner):
         self.clear_state()
         self.persist_state()
         if local.is_local_job(job_id):
-            ended = f"The app's processes ({job_id}) ended"
+            ended = f"The app's processes ({job_id})"
         else:
-            ended = f"The job {job_id} {await self._how_it_ended(job_id, status)}"
+            ended = f"The job {job_id}"
+        how = "" if local.is_local_job(job_id) else f": {await self._how_it_ended(job_id, status)}"
         raise SpawnException(
-            f"{ended} before its server was up. Last lines of output.log:\n{tail}",
+            f"{ended} ended before its server was up{how}. Last lines of output.log:\n{tail}",
             reason="job_ended",
             status_code=500,
         )
 
     async def _how_it_ended(self, job_id: str, status: JobStatus) -> str:
-        """ "failed (exit code 3)", "ran out of time"...: from ``scontrol show job`` (squeue
-        has no exit code); squeue's state when scontrol does not know the job any more."""
+        """ "failed, exit code 3", "ended: it ran out of time"...: from ``scontrol show job``
+        (squeue has no exit code); squeue's state when scontrol does not know the job any more."""
         try:
             commands = self.commands(self._cluster_for_state())
             text = await run_command(
@@ -677,8 +678,8 @@ class SlurmSessionSpawner(Spawner):
         if fields.get("JobState"):
             return job_ending(fields["JobState"], fields.get("ExitCode", ""))
         if status.state == "NOTFOUND":
-            return "is gone from the queue"
-        return f"ended ({status.state.lower()})"
+            return "it is gone from the queue"
+        return job_ending(status.state)
 
     def _cluster_for_state(self) -> Cluster:
         try:

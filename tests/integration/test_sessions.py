@@ -156,7 +156,7 @@ def test_a_job_that_dies_before_its_app_is_up_fails_with_its_own_output(session_
         message = failed_progress_message(hub, token, ALICE, "boom1")
     assert "boom: module not found (boom)" in message, message
     assert "before its server was up" in message, message
-    assert "failed (exit code 1)" in message, message  # from scontrol show job
+    assert "before its server was up: failed, exit code 1" in message, message  # scontrol
     wait_for(lambda: not server_model(hub, token, ALICE, "boom1"), 20, "failed server removed", hub)
 
 

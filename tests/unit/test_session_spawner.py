@@ -588,9 +588,10 @@ async def test_a_job_that_ended_early_is_described_from_scontrol(clusters_dir, m
     spawner = make_spawner(clusters_dir, {})
     spawner.cluster_id = "hpc"
     failed = JobStatus(job_id="8", state="FAILED")
-    assert await spawner._how_it_ended("8", failed) == "failed (exit code 3)"
+    assert await spawner._how_it_ended("8", failed) == "failed, exit code 3"
     assert calls[0] == ["scontrol", "show", "job", "-o", "8"]
     # scontrol forgot it (or is down): squeue's word, or "gone"
-    assert await spawner._how_it_ended("9", JobStatus("9", "TIMEOUT")) == "ended (timeout)"
+    timeout = JobStatus("9", "TIMEOUT")
+    assert await spawner._how_it_ended("9", timeout) == "ended: it ran out of time"
     gone = JobStatus("9", "NOTFOUND")
-    assert await spawner._how_it_ended("9", gone) == "is gone from the queue"
+    assert await spawner._how_it_ended("9", gone) == "it is gone from the queue"

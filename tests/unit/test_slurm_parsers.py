@@ -328,13 +328,13 @@ def test_sacct_jobs_from_real_output():
 @pytest.mark.parametrize(
     "state, code, words",
     [
-        ("FAILED", "3:0", "failed (exit code 3)"),
-        ("FAILED", "0:53", "failed (signal 53)"),
-        ("TIMEOUT", "0:15", "ran out of time"),
-        ("CANCELLED", "0:15", "was cancelled"),
-        ("COMPLETED", "0:0", "finished"),
-        ("OUT_OF_MEMORY", "0:125", "ran out of memory (signal 125)"),
-        ("SPECIAL_EXIT", "", "special exit"),
+        ("FAILED", "3:0", "failed, exit code 3"),
+        ("FAILED", "0:53", "failed, signal 53"),
+        ("TIMEOUT", "0:15", "ended: it ran out of time"),
+        ("CANCELLED", "0:15", "cancelled"),
+        ("COMPLETED", "0:0", "ended"),
+        ("OUT_OF_MEMORY", "0:125", "ended: it ran out of memory, signal 125"),
+        ("", "", "ended"),
     ],
 )
 def test_job_ending_in_words(state, code, words):
