@@ -31,6 +31,7 @@ class JobStatus:
     partition: str = ""
     name: str = ""
     priority: int = 0  # Slurm's priority (%Q); higher runs first, 0 = held
+    exit_code: str = ""  # "<code>:<signal>" of an ended job, where known (sacct, scontrol)
 
     @property
     def is_pending(self) -> bool:

@@ -501,3 +501,44 @@ async def test_the_form_follows_the_chosen_cluster(call, fake_hub, clusters_d, s
     code, body, _ = await call("api/ondemand/sessions", "POST", form)
     assert code == 201, body
     assert fake_hub.servers[body["name"]]["user_options"] == form
+
+
+async def test_an_ended_session_squeue_forgot_shows_how_it_ended_from_sacct(
+    call, fake_hub, tmp_path, clusters_d
+):
+    """squeue forgets a job 300 s after it ends; sacct (Slurm's accounting) still knows how
+    it ended. There is no slurmdbd here, so a FAKE sacct (a script printing the line sacct
+    prints, in the format of tests/unit/data/slurm/sacct_jobs.txt) stands in for it; sinfo and
+    squeue are the real ones."""
+    name = unique_name()
+    bin_dir = tmp_path / "slurm-bin"
+    bin_dir.mkdir()
+    for command in ("sinfo", "squeue"):
+        (bin_dir / command).symlink_to(shutil.which(command))
+    args = tmp_path / "sacct-args"
+    line = (
+        f"77|FAILED|2:0|2026-11-22T23:46:50|2026-11-22T23:46:51|00:00:01|vm|ondemand-jupyter-{name}"
+    )
+    (bin_dir / "sacct").write_text(f'#!/bin/sh\necho "$*" >> {args}\necho "{line}"\n')
+    (bin_dir / "sacct").chmod(0o755)
+    (clusters_d / "test.yml").write_text(SLURM_CLUSTER + f"    bin: {bin_dir}\n")
+    fake_hub.servers = {name: server(name, "test", pending=None, stopped=True)}
+
+    card = (await cards(call))[name]
+    await cards(call)  # a second refresh reuses the answer
+
+    assert card["state"] == "stopped" and card["scheduler"] == "ok"
+    assert card["job"]["id"] == "77" and card["job"]["node"] == "vm"
+    assert card["job"]["state_text"] == "failed, exit code 2"
+    assert args.read_text().splitlines() == [
+        f"-n -P -X -u {getpass.getuser()} -S now-7days "
+        "-o JobID,State,ExitCode,Start,End,Elapsed,NodeList,JobName"
+    ]
+
+
+async def test_without_accounting_an_ended_session_simply_has_no_job(call, fake_hub, slurm_cluster):
+    # the real sacct: "Slurm accounting storage is disabled" (no slurmdbd): no job, no error
+    name = unique_name()
+    fake_hub.servers = {name: server(name, "test", pending=None, stopped=True)}
+    card = (await cards(call))[name]
+    assert (card["state"], card["scheduler"], card["job"]) == ("stopped", "ok", None)

@@ -196,7 +196,10 @@ class SessionsHandler(SessionsAPIBase):
                     card["scheduler"] = "unreachable"
                     continue
                 card["scheduler"] = "ok"
-                job = find_session_job(cache.jobs, job_name(card["app"], card["name"]), user)
+                name = job_name(card["app"], card["name"])
+                job = find_session_job(cache.jobs, name, user)
+                if job is None and card["state"] == "stopped":
+                    job = find_session_job(await sapp.job_history(cluster), name, user)
                 if job is not None:
                     card["job"] = job_summary(job, cache.jobs)
                     card["started"] = card["started"] or card["job"]["started"]

@@ -19,14 +19,15 @@ from ondemand_hub.scheduler.slurm import (
     SlurmCommands,
     parse_accounts,
     parse_partitions,
+    parse_sacct,
     run,
 )
-from ondemand_hub.scheduler.status import SchedulerUnavailable, StatusCache
+from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
 from ondemand_hub.site.apps import App, default_app_dirs, load_apps
 from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
 
 from . import api, handlers, share
-from .jobs import make_job_query
+from .jobs import history_jobs, make_job_query
 from .paths import STATIC_DIR, TEMPLATES_DIR
 
 #: Key of the user's settings file holding the last values of each app's form.
@@ -81,6 +82,13 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         """,
     ).tag(config=True)
 
+    history_interval = Float(
+        60.0,
+        help="""Seconds one sacct answer (how ended sessions ended, once squeue has forgotten
+        their jobs) is reused; where sacct fails (no slurmdbd) it is not asked again for five
+        times as long.""",
+    ).tag(config=True)
+
     accounts_interval = Float(
         300.0,
         help="""Seconds one sacctmgr answer (the accounts a form offers) is reused.
@@ -115,6 +123,7 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         self._partitions: dict[str, tuple[float, list[Partition]]] = {}
         self._accounts: dict[Cluster, tuple[float, list[str] | None]] = {}
         self._job_caches: dict[Cluster, StatusCache] = {}
+        self._history: dict[Cluster, tuple[float, dict[str, JobStatus]]] = {}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers.default_handlers)
@@ -197,6 +206,26 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         as it was for up to ``job_status_interval``."""
         for cache in self._job_caches.values():
             cache.invalidate()
+
+    async def job_history(self, cluster: Cluster) -> dict[str, JobStatus]:
+        """The user's jobs of the last 7 days from Slurm's accounting (sacct), for the cards of
+        ended sessions whose job squeue no longer lists (MinJobAge); {} where there is no
+        accounting (sacct fails without slurmdbd) or on a local cluster."""
+        if cluster.adapter != "slurm":
+            return {}
+        cached = self._history.get(cluster)
+        if cached and time.monotonic() < cached[0]:
+            return cached[1]
+        commands = self.slurm_commands(cluster)
+        user = self.unix_user()
+        try:
+            text = await run(commands.sacct_jobs(user), commands.env(), self.command_timeout)
+            jobs, ttl = history_jobs(parse_sacct(text), user), self.history_interval
+        except (SchedulerUnavailable, OSError, ValueError) as e:
+            self.log.info("sacct on %s: no job history: %s", cluster.id, e)
+            jobs, ttl = {}, self.history_interval * 5
+        self._history[cluster] = (time.monotonic() + ttl, jobs)
+        return jobs
 
     async def accounts(self, cluster: Cluster) -> list[str] | None:
         """The user's Slurm accounts on ``cluster``; None when there is nothing to offer (a

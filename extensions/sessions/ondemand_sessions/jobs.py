@@ -20,6 +20,7 @@ from typing import Any
 from ondemand_hub.scheduler.slurm import (
     SlurmCommands,
     format_time_left,
+    job_ending,
     parse_duration,
     parse_squeue,
     parse_squeue_start,
@@ -69,6 +70,22 @@ def make_job_query(commands: SlurmCommands, user: str, timeout: float) -> Query:
     return query
 
 
+def history_jobs(sacct: dict[str, dict[str, str]], user: str) -> dict[str, JobStatus]:
+    """``parse_sacct``'s finished jobs (``sacct -u <user>``) as JobStatus, by job id."""
+    return {
+        job_id: JobStatus(
+            job_id=job_id,
+            state=job["State"],
+            node=job["NodeList"],
+            start_time=job["Start"],
+            user=user,
+            name=job["JobName"],
+            exit_code=job["ExitCode"],
+        )
+        for job_id, job in sacct.items()
+    }
+
+
 def find_session_job(jobs: dict[str, JobStatus], name: str, user: str) -> JobStatus | None:
     """The user's job called ``name``: the newest queued or running one, else the newest one
     (ended jobs stay listed for Slurm's MinJobAge, 300 s by default)."""
@@ -98,7 +115,9 @@ def job_summary(job: JobStatus, jobs: dict[str, JobStatus]) -> dict[str, Any]:
     return {
         "id": job.job_id,
         "state": job.state,
-        "state_text": plain_state(job.state),
+        "state_text": job_ending(job.state, job.exit_code)
+        if job.exit_code
+        else plain_state(job.state),
         "partition": job.partition or None,
         "node": job.node or None,
         "time_left": (format_time_left(job.time_left) or None) if running else None,
