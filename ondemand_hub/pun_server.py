@@ -16,7 +16,14 @@ import types
 from urllib.parse import urlsplit, urlunsplit
 
 #: The jupyter-server extensions every PUN loads (by module name; the hub side never imports them).
-PUN_EXTENSIONS = ("ondemand_dashboard", "ondemand_files", "ondemand_sessions")
+PUN_EXTENSIONS = (
+    "ondemand_dashboard",
+    "ondemand_files",
+    "ondemand_sessions",
+    "ondemand_shell",
+    "ondemand_jobs",
+    "ondemand_status",
+)
 #: Extensions installed in the same venv for the app sessions (JupyterLab and what it enables)
 #: that the PUN does not serve: they would cost every logged-in user memory and start time.
 SESSION_ONLY_EXTENSIONS = (

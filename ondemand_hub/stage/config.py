@@ -64,7 +64,14 @@ class StageConfig:
     #: Front-end libraries from npm, served by each PUN's nginx at <prefix>static/vendor/<pkg>/.
     vendor_dir: str = "/opt/ondemand-hub/share/node_modules"
     vendor_packages: list = field(
-        default_factory=lambda: ["bootstrap", "bootstrap-icons", "ace-builds"]
+        default_factory=lambda: [
+            "bootstrap",
+            "bootstrap-icons",
+            "ace-builds",
+            "@xterm/xterm",
+            "@xterm/addon-fit",
+            "chart.js",
+        ]
     )
     #: Python packages whose ``static/`` directory nginx serves at <prefix>static/<package>/.
     static_packages: list = field(default_factory=lambda: ["ondemand_dashboard", "ondemand_files"])

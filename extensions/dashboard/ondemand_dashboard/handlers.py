@@ -32,6 +32,9 @@ NAV_ENTRIES = [
     ("ondemand_files", "files", "Files", "folder2-open", "files/fs{home}/"),
     ("ondemand_sessions", "apps", "Interactive Apps", "grid-3x3-gap", "apps/"),
     ("ondemand_sessions", "sessions", "My Sessions", "window-stack", "sessions/"),
+    ("ondemand_jobs", "jobs", "Jobs", "list-task", "jobs/"),
+    ("ondemand_shell", "shell", "Shell", "terminal", "shell/"),
+    ("ondemand_status", "status", "Status", "bar-chart-line", "status/"),
 ]
 
 #: Bootstrap Icons name per announcement type.

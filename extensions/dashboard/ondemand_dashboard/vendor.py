@@ -15,7 +15,9 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 
 #: npm packages the portal's pages use; everything else under vendor_dir is refused.
-VENDOR_PACKAGES = frozenset({"bootstrap", "bootstrap-icons", "ace-builds"})
+VENDOR_PACKAGES = frozenset(
+    {"bootstrap", "bootstrap-icons", "ace-builds", "@xterm/xterm", "@xterm/addon-fit", "chart.js"}
+)
 
 #: URL prefix below the server's base_url; keep in sync with the PUN's nginx config.
 VENDOR_URL_PREFIX = "static/vendor/"
@@ -41,7 +43,9 @@ class VendorStaticHandler(web.StaticFileHandler):
         (403 outside ``root``, symlinks leading out of it, 404 missing files)."""
         root_dir = os.path.abspath(root)
         relative = os.path.relpath(absolute_path, root_dir)
-        package = relative.split(os.sep, 1)[0]
+        parts = relative.split(os.sep)
+        # a scoped npm package (@scope/name) is two path segments
+        package = os.path.join(*parts[:2]) if parts[0].startswith("@") else parts[0]
         if package == os.pardir:
             raise web.HTTPError(403, "%s is not in the vendor directory", self.path)
         if package not in VENDOR_PACKAGES:
