@@ -19,8 +19,13 @@ Measured, in one run:
   yet, so on a 403 the client opens a page of the server, ``view/<file>``, like a browser
   clicking Connect, then asks again). ``--runs`` (default 5) runs per side, interleaved (the side
   going first alternates); after each run the server is deleted through the API and the next run
-  waits until the job has left squeue, so every job starts at once on an idle node. One account
+  waits until the job has left squeue, so every job is submitted to an idle node. One account
   per side (odb-sess1 ours, odb-sess2 anchor).
+* **Slurm alone**: after each pair of runs, the time from submitting a job that only prints the
+  time to its start, under the same conditions. Slurm starts a submitted job at its scheduler's
+  next pass (``batch_sched_delay=0`` in scripts/slurm.sh; still up to ~1 s here), which both
+  sides wait for alike: it is the noise in the totals. "The spawner's own part" is each side's
+  median less that median.
 * **scheduler calls per poll interval with 200 sessions**: 200 spawner objects of each class
   (no hub; the real classes, the real Slurm commands) watching one real running job are polled
   once, concurrently, as JupyterHub's periodic poll does; the Slurm commands each side actually
