@@ -56,7 +56,7 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in_with_form(page, sessions_hub, USER, PASSWORD)
 
-    page.get_by_role("link", name="Interactive Apps").click()
+    page.get_by_role("link", name="Apps", exact=True).click()
     page.locator('[data-app-id="jupyter"]').get_by_role("link", name="Launch").click()
     expect(page.get_by_label("Partition")).to_have_value("debug")
     page.get_by_label("Hours").fill("1")

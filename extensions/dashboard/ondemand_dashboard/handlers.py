@@ -30,8 +30,8 @@ AUTH_RESOURCE = "ondemand_dashboard"
 NAV_ENTRIES = [
     ("ondemand_dashboard", "dashboard", "Dashboard", "speedometer2", "dashboard"),
     ("ondemand_files", "files", "Files", "folder2-open", "files/fs{home}/"),
-    ("ondemand_sessions", "apps", "Interactive Apps", "grid-3x3-gap", "apps/"),
-    ("ondemand_sessions", "sessions", "My Sessions", "window-stack", "sessions/"),
+    ("ondemand_sessions", "apps", "Apps", "grid-3x3-gap", "apps/"),
+    ("ondemand_sessions", "sessions", "Sessions", "window-stack", "sessions/"),
     ("ondemand_jobs", "jobs", "Jobs", "list-task", "jobs/"),
     ("ondemand_shell", "shell", "Shell", "terminal", "shell/"),
     ("ondemand_status", "status", "Status", "bar-chart-line", "status/"),
