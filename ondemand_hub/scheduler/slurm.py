@@ -22,6 +22,12 @@ SQUEUE_FORMAT = "%i|%T|%r|%u|%a|%P|%D|%C|%m|%l|%M|%L|%V|%S|%e|%N|%B|%Q|%j"
 #: ``squeue --start`` fields: id, state, expected start, reason, scheduled nodes, name (last).
 SQUEUE_START_FORMAT = "%i|%T|%S|%r|%Y|%j"
 SINFO_PARTITIONS_FORMAT = "%R|%P|%a|%l|%L|%D|%T|%c|%m|%C|%G|%N"
+#: ``sinfo -N -O`` fields (one line per node and partition): node, partition ("*" marks the
+#: default), long state, CPUs allocated/idle/other/total, GRES, GRES in use. ``-O`` because
+#: ``-o`` has no "GRES in use"; an empty width prints each field unpadded.
+SINFO_NODES_OPTIONS = "NodeHost:|,Partition:|,StateLong:|,CPUsState:|,Gres:|,GresUsed:"
+#: ``squeue`` fields for counting jobs per partition: partition(s), state.
+SQUEUE_COUNTS_FORMAT = "%P|%T"
 
 #: Pending reasons in plain words (Slurm's codes: squeue(1) "JOB REASON CODES").
 REASONS = {
@@ -302,6 +308,132 @@ def parse_partitions(text: str) -> list[Partition]:
     return list(merged.values())
 
 
+#: Node states (sinfo's long names, flags stripped) in which a node takes no jobs.
+NODE_DOWN_STATES = frozenset(
+    {"down", "drained", "fail", "failing", "unknown", "future", "powered_down", "power_down"}
+)
+_GPU_GRES = re.compile(r"(?:^|,)gpu(?::[^:,(]+)?:([0-9]+)")
+
+
+def count_gpus(gres: str) -> int:
+    """GPUs in a GRES string (``gpu:2``, ``gpu:a100:4(S:0-1),mps:100``; ``(null)`` = 0)."""
+    return sum(int(n) for n in _GPU_GRES.findall(gres))
+
+
+def node_is_down(state: str) -> bool:
+    """Whether a node in ``state`` (``idle``, ``down*``, ``drained``, ``mixed~``...) takes no
+    jobs: a down state, or ``*`` (not responding)."""
+    base = state.rstrip("*~#!%$@^-+").lower()
+    return "*" in state or base in NODE_DOWN_STATES
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node as one partition sees it (``sinfo -N -O SINFO_NODES_OPTIONS``)."""
+
+    name: str
+    partition: str
+    default: bool
+    state: str
+    cpus_alloc: int
+    cpus_idle: int
+    cpus_other: int
+    cpus_total: int
+    gpus_total: int
+    gpus_used: int
+
+    @property
+    def down(self) -> bool:
+        return node_is_down(self.state)
+
+
+def parse_nodes(text: str) -> list[NodeState]:
+    """Nodes from ``sinfo -h -N -O SINFO_NODES_OPTIONS``; lines that do not fit (``-M``'s
+    ``CLUSTER:`` header) are skipped."""
+    nodes = []
+    for line in text.splitlines():
+        f = [x.strip() for x in line.split("|")]
+        cpus = f[3].split("/") if len(f) == 6 else []
+        if len(cpus) != 4 or not all(x.isdigit() for x in cpus):
+            continue
+        alloc, idle, other, total = (int(x) for x in cpus)
+        nodes.append(
+            NodeState(
+                name=f[0],
+                partition=f[1].rstrip("*"),
+                default=f[1].endswith("*"),
+                state=f[2],
+                cpus_alloc=alloc,
+                cpus_idle=idle,
+                cpus_other=other,
+                cpus_total=total,
+                gpus_total=count_gpus(f[4]),
+                gpus_used=count_gpus(f[5]),
+            )
+        )
+    return nodes
+
+
+def count_jobs(text: str) -> dict[str, dict[str, int]]:
+    """``{partition: {"running": n, "pending": n}}`` from ``squeue -h -t PD,R -o
+    SQUEUE_COUNTS_FORMAT``; a job pending in several partitions counts in each."""
+    counts: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        f = line.strip().split("|")
+        if len(f) != 2 or f[1] not in ("RUNNING", "PENDING"):
+            continue
+        key = "running" if f[1] == "RUNNING" else "pending"
+        for name in f[0].split(","):
+            counts.setdefault(name, {"running": 0, "pending": 0})[key] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class PartitionLoad:
+    """What the status page shows for one partition."""
+
+    name: str
+    default: bool
+    nodes_up: int
+    nodes_down: int
+    cpus_used: int
+    cpus_free: int  # idle CPUs of nodes that take jobs
+    cpus_total: int
+    gpus_used: int
+    gpus_total: int
+    jobs_running: int
+    jobs_pending: int
+
+
+def partition_loads(
+    nodes: Sequence[NodeState], jobs: Mapping[str, Mapping[str, int]]
+) -> list[PartitionLoad]:
+    """One :class:`PartitionLoad` per partition, in sinfo's order."""
+    by_partition: dict[str, list[NodeState]] = {}
+    for node in nodes:
+        by_partition.setdefault(node.partition, []).append(node)
+    loads = []
+    for name, members in by_partition.items():
+        up = [n for n in members if not n.down]
+        counts = jobs.get(name, {})
+        loads.append(
+            PartitionLoad(
+                name=name,
+                default=any(n.default for n in members),
+                nodes_up=len(up),
+                nodes_down=len(members) - len(up),
+                cpus_used=sum(n.cpus_alloc for n in members),
+                cpus_free=sum(n.cpus_idle for n in up),
+                cpus_total=sum(n.cpus_total for n in members),
+                gpus_used=sum(n.gpus_used for n in members),
+                gpus_total=sum(n.gpus_total for n in members),
+                jobs_running=counts.get("running", 0),
+                jobs_pending=counts.get("pending", 0),
+            )
+        )
+    return loads
+
+
 def parse_sbatch(stdout: str) -> str:
     """The job id from ``sbatch --parsable`` ("<id>" or "<id>;<cluster>" on the last line)."""
     lines = [line for line in stdout.strip().splitlines() if line.strip()]
@@ -379,6 +511,14 @@ class SlurmCommands:
 
     def sinfo_partitions(self) -> list[str]:
         return self.argv("sinfo", "-h", "-o", SINFO_PARTITIONS_FORMAT)
+
+    def sinfo_nodes(self) -> list[str]:
+        """Every node per partition with its state, CPUs and GPUs (see parse_nodes)."""
+        return self.argv("sinfo", "-h", "-N", "-O", SINFO_NODES_OPTIONS)
+
+    def squeue_counts(self) -> list[str]:
+        """Every user's running and pending jobs, for counting per partition (count_jobs)."""
+        return self.argv("squeue", "-h", "-t", "PD,R", "-o", SQUEUE_COUNTS_FORMAT)
 
     def scancel(self, job_id: str) -> list[str]:
         if not job_id.isdigit():
