@@ -122,23 +122,35 @@ class PortalPageHandler(
 
 
 class DashboardHandler(PortalPageHandler):
-    """The home page: announcements (dismissible alerts, blocking modals for required ones)
-    and the message of the day."""
+    """The home page: announcements (dismissible alerts, blocking modals for required ones),
+    the message of the day, and, when the status extension runs, the user's quota and balance
+    warnings and a System status card."""
 
     nav_id = "dashboard"
 
     @web.authenticated
     @authorized
-    def get(self) -> None:
+    async def get(self) -> None:
         app = self.dashboard_app
         dismissed = app.dismissed_announcements()
         shown = [a for a in app.load_announcements() if a.id not in dismissed]
+        # The status extension (ondemand_status) reads the quota files and serves the card's
+        # data; the dashboard works without it.
+        status_app = self.settings.get("ondemand_status")
+        quota_warnings = []
+        if status_app is not None:
+            try:
+                quota_warnings = await status_app.quota_warnings()
+            except Exception:  # a bug there must not take the home page down with it
+                self.log.exception("Quota warnings failed; the dashboard is shown without them")
         self.render_page(
             "dashboard.html",
             announcements=[a for a in shown if not a.required],
             required_announcements=[a for a in shown if a.required],
             motd_html=app.load_motd(),
             announcement_icons=ANNOUNCEMENT_ICONS,
+            quota_warnings=quota_warnings,
+            status_widget=status_app.dashboard_widget(self.base_url) if status_app else None,
         )
 
 
