@@ -66,7 +66,6 @@
   term.loadAddon(fitAddon);
   term.open(element);
   root.dataset.theme = prefs.theme;
-  window.ondemandShell = { term: term }; // for the browser tests and the curious
 
   function fit() {
     try {
@@ -246,6 +245,9 @@
     }
     create();
   }
+
+  // For the browser tests (and the curious): the terminal and its current websocket.
+  window.ondemandShell = Object.freeze({ term: term, socket: () => socket });
 
   window.addEventListener("online", () => {
     if (!socket && !ended && name) reattach();
