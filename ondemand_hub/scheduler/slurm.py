@@ -94,6 +94,45 @@ def parse_squeue(text: str) -> dict[str, JobStatus]:
     return jobs
 
 
+#: Names of SQUEUE_FORMAT's fields, in order (parse_squeue_fields).
+SQUEUE_FIELD_NAMES = (
+    "id",
+    "state",
+    "reason",
+    "user",
+    "account",
+    "partition",
+    "nodes",
+    "cpus",
+    "memory",
+    "time_limit",
+    "elapsed",
+    "time_left",
+    "submitted",
+    "start",
+    "end",
+    "node_list",
+    "batch_host",
+    "priority",
+    "name",
+)
+
+
+def parse_squeue_fields(text: str) -> dict[str, dict[str, str]]:
+    """Every field of ``squeue -o SQUEUE_FORMAT`` by SQUEUE_FIELD_NAMES, keyed by job id, for
+    pages that show more than :class:`JobStatus` holds (nodes, elapsed, limit, account);
+    Slurm's placeholders (``(null)``, ``N/A``, ...) become ""."""
+    jobs = {}
+    for line in text.splitlines():
+        fields = line.split("|", _SQUEUE_FIELDS - 1)
+        if len(fields) != _SQUEUE_FIELDS:
+            continue
+        row = {k: _none(v) for k, v in zip(SQUEUE_FIELD_NAMES, fields, strict=True)}
+        row["name"] = fields[-1]  # a job may be called "None"
+        jobs[fields[0]] = row
+    return jobs
+
+
 def parse_squeue_start(text: str) -> dict[str, str]:
     """Expected starts from ``squeue --start -h -o SQUEUE_START_FORMAT``: job id → Slurm's local
     time (``2026-11-23T00:55:56``), or "" when Slurm has no estimate yet (``N/A``: held jobs,
@@ -471,6 +510,13 @@ class SlurmCommands:
         """Every job of ``user`` that slurmctld still holds (finished ones for MinJobAge)."""
         return self.argv("squeue", "-h", "-t", "all", "-u", _user(user), "-o", SQUEUE_FORMAT)
 
+    def squeue_job(self, job_id: str) -> list[str]:
+        """One job, whoever's it is, while slurmctld holds it (``SQUEUE_FORMAT``). squeue
+        exits 1 with "Invalid job id specified" for a job it has already forgotten."""
+        if not job_id.isdigit():
+            raise ValueError(f"not a Slurm job id: {job_id!r}")
+        return self.argv("squeue", "-h", "-t", "all", "-j", job_id, "-o", SQUEUE_FORMAT)
+
     def squeue_pending(self, partitions: Sequence[str]) -> list[str]:
         """Every user's pending jobs in ``partitions``: what queue_position() needs."""
         for name in partitions:
@@ -520,12 +566,52 @@ class SlurmCommands:
         """Every user's running and pending jobs, for counting per partition (count_jobs)."""
         return self.argv("squeue", "-h", "-t", "PD,R", "-o", SQUEUE_COUNTS_FORMAT)
 
+    def sbatch_file(
+        self,
+        script: str,
+        chdir: str,
+        partition: str = "",
+        account: str = "",
+        time_limit: str = "",
+        job_name: str = "",
+    ) -> list[str]:
+        """``sbatch --parsable`` of a script file (its path an argument, never stdin) run in
+        ``chdir``; empty options are left to the script's ``#SBATCH`` lines and Slurm's
+        defaults. Refuses values that could be read as other options."""
+        for path in (script, chdir):
+            if not os.path.isabs(path) or "\n" in path or "\0" in path:
+                raise ValueError(f"not an absolute path: {path!r}")
+        options = ["--parsable", f"--chdir={chdir}"]
+        if partition:
+            if not _PARTITION.fullmatch(partition):
+                raise ValueError(f"not a partition name: {partition!r}")
+            options.append(f"--partition={partition}")
+        if account:
+            if not ACCOUNT_RE.fullmatch(account):
+                raise ValueError(f"not an account name: {account!r}")
+            options.append(f"--account={account}")
+        if time_limit:
+            if not TIME_LIMIT_RE.fullmatch(time_limit):
+                raise ValueError(f"not a time limit: {time_limit!r}")
+            options.append(f"--time={time_limit}")
+        if job_name:
+            if not JOB_NAME_RE.fullmatch(job_name):
+                raise ValueError(f"not a job name: {job_name!r}")
+            options.append(f"--job-name={job_name}")
+        return self.argv("sbatch", *options, script)
+
     def scancel(self, job_id: str) -> list[str]:
         if not job_id.isdigit():
             raise ValueError(f"not a Slurm job id: {job_id!r}")
         return self.argv("scancel", job_id)
 
 
+#: Time limits sbatch accepts that the portal offers: minutes, ``[D-]HH:MM:SS`` or ``D-HH``.
+TIME_LIMIT_RE = re.compile(
+    r"[0-9]{1,6}|(?:[0-9]{1,3}-)?[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]|[0-9]{1,3}-[0-9]{1,2}"
+)
+#: Job names the portal passes to ``--job-name``: printable, no ``|`` (squeue's separator).
+JOB_NAME_RE = re.compile(r"[A-Za-z0-9_.+][A-Za-z0-9 _.,:+@()-]{0,99}")
 _PARTITION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 

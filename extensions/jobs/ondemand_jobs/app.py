@@ -1,13 +1,36 @@
-"""Active jobs (all clusters) and the job composer."""
+"""Active jobs (all clusters) and the job composer: configuration, and the scheduler answers
+every page and tab of this PUN shares (one ``squeue`` per cluster per interval, one ``sacct``
+per ``history_interval``)."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import time
+from typing import Any
+
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
-from traitlets import default
+from traitlets import Bool, Float, List, Unicode, default
 
 from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
+from ondemand_hub.scheduler.slurm import (
+    Partition,
+    SlurmCommands,
+    parse_partitions,
+    parse_sacct,
+    parse_squeue,
+    parse_squeue_fields,
+    run,
+)
+from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
+from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
 
-from .paths import STATIC_DIR, TEMPLATES_DIR
+from . import api, handlers
+from .composer import JobFolders, JobTemplate, load_templates
+from .paths import BUNDLED_JOB_TEMPLATES_DIR, STATIC_DIR, TEMPLATES_DIR
+
+#: Where sites put their composer templates (one directory per template).
+SITE_JOB_TEMPLATES_DIR = "/etc/ondemand-hub/templates"
 
 
 class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
@@ -17,6 +40,75 @@ class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
     extension_url = "/jobs/"
     load_other_extensions = True
 
+    clusters_dir = Unicode(
+        help="The clusters.d directory (default $ONDEMAND_HUB_CLUSTERS_DIR or "
+        "/etc/ondemand-hub/clusters.d); the same clusters as the interactive apps."
+    ).tag(config=True)
+
+    show_all_jobs = Bool(
+        False,
+        help="""Let users list every user's jobs on Active jobs ("All jobs"), not only their own.
+
+        Off by default: squeue of every job is heavier on slurmctld and shows other users' job
+        names. Cancel stays limited to the user's own jobs either way (and Slurm refuses the
+        others). Set True on a site whose Slurm shows all jobs anyway (no ``PrivateData=jobs``).
+        """,
+    ).tag(config=True)
+
+    template_dirs = List(
+        Unicode(),
+        help="""Directories of composer templates; a later one's template replaces an earlier
+        one's of the same name. Default: the bundled templates, then
+        ``/etc/ondemand-hub/templates``, e.g. ``["/srv/hpc/job-templates"]``.""",
+    ).tag(config=True)
+
+    jobs_dir = Unicode(
+        "~/ondemand/jobs",
+        help="The folder holding the composer's jobs, one numbered folder each (``~`` is the "
+        "user's home). Default ``~/ondemand/jobs``, next to the sessions' folders.",
+    ).tag(config=True)
+
+    poll_interval = Float(5.0, help="Seconds between refreshes of the Jobs pages.").tag(config=True)
+
+    job_status_interval = Float(
+        5.0,
+        help="""Seconds one squeue answer (the Active jobs table, the composer's job states) is
+        reused. However many jobs and tabs, squeue runs at most once per interval per cluster;
+        default 5 s, the pages' refresh; e.g. 15 on a very busy controller.""",
+    ).tag(config=True)
+
+    history_interval = Float(
+        60.0,
+        help="""Seconds one sacct answer (completed jobs) is reused; where sacct fails (no
+        slurmdbd) it is not asked again for five times as long.""",
+    ).tag(config=True)
+
+    command_timeout = Float(
+        20.0,
+        help="Seconds squeue, scontrol, scancel or sacct may take. Slurm gives up on a dead "
+        "controller after about 9 s; longer than that, so its own message is shown.",
+    ).tag(config=True)
+
+    submit_timeout = Float(
+        30.0,
+        help="Seconds sbatch may take. On a timeout the job may still have been queued: the "
+        "composer says so and never submits again by itself.",
+    ).tag(config=True)
+
+    max_copy_bytes = Float(
+        64 * 1024 * 1024,
+        help="Bytes a new job may copy from a template, a job or a directory (64 MiB): a job "
+        "folder holds scripts and inputs, not data sets.",
+    ).tag(config=True)
+
+    @default("clusters_dir")
+    def _default_clusters_dir(self) -> str:
+        return default_clusters_dir()
+
+    @default("template_dirs")
+    def _default_template_dirs(self) -> list[str]:
+        return [BUNDLED_JOB_TEMPLATES_DIR, SITE_JOB_TEMPLATES_DIR]
+
     @default("template_paths")
     def _default_template_paths(self) -> list[str]:
         return [TEMPLATES_DIR, DASHBOARD_TEMPLATES_DIR]
@@ -25,5 +117,116 @@ class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
     def _default_static_paths(self) -> list[str]:
         return [STATIC_DIR]
 
+    def initialize_settings(self) -> None:
+        self._job_caches: dict[tuple[Cluster, bool], StatusCache] = {}
+        self._rows: dict[tuple[Cluster, bool], dict[str, dict[str, str]]] = {}
+        self._history: dict[Cluster, tuple[float, dict[str, Any]]] = {}
+        self._partitions: dict[Cluster, tuple[float, list[Partition] | None]] = {}
+
     def initialize_handlers(self) -> None:
-        pass
+        self.handlers.extend(handlers.default_handlers)
+        self.handlers.extend(api.default_handlers)
+
+    # -- site content ------------------------------------------------------------------------
+
+    def clusters(self) -> list[Cluster]:
+        """The visible Slurm clusters (a local cluster has no jobs to list or submit)."""
+        clusters, errors = load_clusters(self.clusters_dir)
+        for error in errors:
+            self.log.warning("clusters.d: %s", error)
+        return [c for c in clusters if not c.hidden and c.adapter == "slurm"]
+
+    def cluster(self, cluster_id: str | None) -> Cluster | None:
+        clusters = self.clusters()
+        if not cluster_id:
+            return clusters[0] if clusters else None
+        return next((c for c in clusters if c.id == cluster_id), None)
+
+    def templates(self) -> dict[str, JobTemplate]:
+        templates, errors = load_templates(self.template_dirs)
+        for error in errors:
+            self.log.warning("job templates: %s", error)
+        return templates
+
+    def folders(self) -> JobFolders:
+        return JobFolders(os.path.expanduser(self.jobs_dir), int(self.max_copy_bytes))
+
+    @staticmethod
+    def slurm_commands(cluster: Cluster) -> SlurmCommands:
+        return SlurmCommands(
+            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
+        )
+
+    @staticmethod
+    def unix_user() -> str:
+        """The account this PUN runs as: the user Slurm knows."""
+        return pwd.getpwuid(os.getuid()).pw_name
+
+    # -- what Slurm says, shared ---------------------------------------------------------------
+
+    def job_cache(self, cluster: Cluster, everyone: bool = False) -> StatusCache:
+        """The shared squeue answer of ``cluster``: the user's jobs, or every job
+        (``everyone``, only when ``show_all_jobs``). :meth:`job_rows` has every field."""
+        key = (cluster, everyone and self.show_all_jobs)
+        cache = self._job_caches.get(key)
+        if cache is None:
+            commands = self.slurm_commands(cluster)
+            argv = commands.squeue_all() if key[1] else commands.squeue_user(self.unix_user())
+
+            async def query() -> dict[str, JobStatus]:
+                try:
+                    text = await run(argv, commands.env(), timeout=self.command_timeout)
+                except OSError as e:
+                    raise SchedulerUnavailable(f"cannot run squeue: {e.strerror or e}") from None
+                self._rows[key] = parse_squeue_fields(text)
+                return parse_squeue(text)
+
+            cache = self._job_caches[key] = StatusCache(query, self.job_status_interval)
+        return cache
+
+    def job_rows(self, cluster: Cluster, everyone: bool = False) -> dict[str, dict[str, str]]:
+        """Every squeue field of the jobs of :meth:`job_cache`'s last answer."""
+        if self._job_caches[(cluster, everyone and self.show_all_jobs)].error is not None:
+            return {}
+        return self._rows.get((cluster, everyone and self.show_all_jobs), {})
+
+    def forget_jobs(self) -> None:
+        """After a submit, cancel or delete: the next refresh asks squeue again."""
+        for cache in self._job_caches.values():
+            cache.invalidate()
+
+    async def history(self, cluster: Cluster) -> dict[str, Any]:
+        """The user's completed jobs of the last 7 days from sacct: ``{"available": True,
+        "jobs": {id: fields}}``, or ``{"available": False, "note": sacct's message}`` where
+        there is no accounting (no slurmdbd: "Slurm accounting storage is disabled")."""
+        cached = self._history.get(cluster)
+        if cached and time.monotonic() < cached[0]:
+            return cached[1]
+        commands = self.slurm_commands(cluster)
+        try:
+            argv = commands.sacct_jobs(self.unix_user())
+            text = await run(argv, commands.env(), timeout=self.command_timeout)
+            result, ttl = {"available": True, "jobs": parse_sacct(text)}, self.history_interval
+        except (SchedulerUnavailable, OSError) as e:
+            self.log.info("sacct on %s: no completed jobs: %s", cluster.id, e)
+            note = getattr(e, "strerror", None) or str(e)
+            result, ttl = {"available": False, "note": note}, self.history_interval * 5
+        self._history[cluster] = (time.monotonic() + ttl, result)
+        return result
+
+    async def partitions(self, cluster: Cluster) -> list[Partition] | None:
+        """The cluster's partitions (cached ``job_status_interval`` × 6), None when sinfo
+        fails."""
+        cached = self._partitions.get(cluster)
+        if cached and time.monotonic() < cached[0]:
+            return cached[1]
+        commands = self.slurm_commands(cluster)
+        try:
+            text = await run(commands.sinfo_partitions(), commands.env(), self.command_timeout)
+            parts: list[Partition] | None = parse_partitions(text)
+        except (SchedulerUnavailable, OSError) as e:
+            self.log.warning("sinfo on %s failed: %s", cluster.id, e)
+            parts = None
+        ttl = self.job_status_interval * 6 if parts is not None else self.job_status_interval
+        self._partitions[cluster] = (time.monotonic() + ttl, parts)
+        return parts
