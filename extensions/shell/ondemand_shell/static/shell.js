@@ -249,8 +249,15 @@
   // For the browser tests (and the curious): the terminal and its current websocket.
   window.ondemandShell = Object.freeze({ term: term, socket: () => socket });
 
+  // Back online: a websocket that looked open may be dead (its TCP connection lost with the
+  // network), so start a fresh one; the shell on the server never noticed.
   window.addEventListener("online", () => {
-    if (!socket && !ended && name) reattach();
+    if (ended || !name) return;
+    if (socket) socket.close();
+    else reattach();
+  });
+  window.addEventListener("offline", () => {
+    if (!ended) setStatus("Offline", "warning");
   });
 
   // -- toolbar: clipboard, font size, theme ------------------------------------------------
