@@ -330,3 +330,63 @@ async def test_the_dashboard_has_a_status_card_linking_to_the_page(call, jp_base
     assert f'data-api="{jp_base_url}api/ondemand/status"' in html
     script = re.search(r'<script src="([^"]*status-widget\.js[^"]*)"', html).group(1)
     assert (await call(script[len(jp_base_url) :]))[0] == 200
+
+
+@pytest.fixture
+def quota_server(jp_asyncio_loop):
+    """A quota server on a random local port: ``/quota.json`` (counts its requests), ``/slow``
+    (answers after 3 s), ``/broken`` (HTTP 500)."""
+    from tornado import web
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    hits = {"quota": 0}
+    document = quota_document(quota(ME, "/remote/me", 1000, 1000))
+
+    class Quota(web.RequestHandler):
+        def get(self) -> None:
+            hits["quota"] += 1
+            self.finish(document)
+
+    class Slow(web.RequestHandler):
+        async def get(self) -> None:
+            await asyncio.sleep(3)
+            self.finish(document)
+
+    class Broken(web.RequestHandler):
+        def get(self) -> None:
+            raise web.HTTPError(500)
+
+    sockets = bind_sockets(0, "127.0.0.1")
+    port = sockets[0].getsockname()[1]
+    app = web.Application([("/quota.json", Quota), ("/slow", Slow), ("/broken", Broken)])
+
+    async def start() -> HTTPServer:
+        server = HTTPServer(app)
+        server.add_sockets(sockets)
+        return server
+
+    server = jp_asyncio_loop.run_until_complete(start())
+    yield f"http://127.0.0.1:{port}", hits
+    server.stop()
+
+
+async def test_quota_urls_are_fetched_once_per_interval_and_never_hold_the_page(
+    call, quota_server, jp_serverapp, caplog
+):
+    base, hits = quota_server
+    app = status_app(jp_serverapp)
+    app.quota_paths = [f"{base}/quota.json", f"{base}/broken", f"{base}/slow"]
+    app.quota_sources.url_timeout = 0.5
+
+    started = time.monotonic()
+    code, html = await call("dashboard")
+    assert code == 200
+    assert time.monotonic() - started < 2.5  # the slow server's 3 s are not waited for
+    assert "Your disk space quota on /remote/me is 100% used" in html
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"Ignoring quota source {base}/broken: HTTP 500" in logged
+    assert f"Ignoring quota source {base}/slow: HTTP 599" in logged  # timed out
+
+    assert (await call("dashboard"))[0] == 200
+    assert hits["quota"] == 1  # reused for quota_url_interval (300 s)
