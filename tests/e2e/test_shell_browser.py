@@ -87,6 +87,17 @@ def test_shell_types_reloads_reconnects_and_fits(
     wait_for_line(page, "again-2")
     assert sum(line == "hello" for line in page.evaluate(BUFFER_LINES)) == 1
 
+    # The network goes away for a while: the page says so and comes back to the same shell.
+    context.set_offline(True)
+    expect(status).not_to_have_text("Connected", timeout=15_000)
+    page.wait_for_timeout(3000)
+    context.set_offline(False)
+    expect(status).to_have_text("Connected", timeout=40_000)
+    page.locator("#shell-term").click()
+    page.keyboard.type("echo back-$((2+1))\n")
+    wait_for_line(page, "back-3")
+    assert sum(line == "hello" for line in page.evaluate(BUFFER_LINES)) == 1
+
     # The terminal fills the window below the navigation bar, without a page scrollbar,
     # and follows the window's size.
     box = page.locator("#shell-term").bounding_box()

@@ -206,6 +206,9 @@ def test_ssh_to_other_hosts_is_refused_and_a_folder_the_user_cannot_enter_is_not
         timeout=30,
     )
     assert r.status_code == 403 and "not allowed" in r.json()["message"]
+    # a cross-site form or script cannot start one: no XSRF token, no terminal
+    r = s.post(f"{hub.url}/user/odt-shea/api/ondemand/shell/terminals", json={}, timeout=30)
+    assert r.status_code == 403
 
     model = create_terminal(hub, s, "odt-shea", cwd="/root")
     try:
