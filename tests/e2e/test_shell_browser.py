@@ -117,6 +117,15 @@ def test_shell_types_reloads_reconnects_and_fits(
     page.reload()
     expect(page.locator("#shell")).to_have_attribute("data-theme", "light")
     expect(status).to_have_text("Connected", timeout=15_000)
+
+    # The shell exits: the page says so and offers a new one, which gets its own name.
+    page.locator("#shell-term").click()
+    page.keyboard.type("exit\n")
+    expect(page.locator("#shell-banner")).to_contain_text("This shell has ended.")
+    expect(status).to_have_text("Ended")
+    page.get_by_role("button", name="Start a new shell").click()
+    expect(status).to_have_text("Connected", timeout=15_000)
+    assert term_name(page) != name
     assert errors == []
     context.close()
 

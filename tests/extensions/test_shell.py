@@ -298,6 +298,9 @@ async def test_shell_starts_in_the_requested_folder(jp_fetch, jp_ws_fetch, manag
 
 async def test_a_bad_folder_starts_in_home_with_a_message(jp_fetch, manager, tmp_path):
     model = await create(jp_fetch, cwd=str(tmp_path / "gone"))
+    # fresh random names, never terminado's reusable "1", "2" ...
+    assert re.fullmatch(r"[0-9a-f]{12}", model["name"])
+    assert (await create(jp_fetch))["name"] != model["name"]
     assert model["cwd"] == pwd.getpwuid(os.getuid()).pw_dir
     assert "is not a folder" in model["message"]
 

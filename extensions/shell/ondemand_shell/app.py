@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
@@ -151,7 +152,12 @@ class ShellExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         else:
             argv = make_shell_argv(account.pw_shell)
             directory, message = start_directory(cwd, home)
-        model = manager.create(shell_command=argv, cwd=directory)
+        # A fresh name, never one of an ended terminal: terminado's own ("1", "2", ...) are
+        # reused, and a page left open on an ended shell would re-attach to a stranger one.
+        name = secrets.token_hex(6)
+        while name in manager.terminals:
+            name = secrets.token_hex(6)
+        model = manager.create(name=name, shell_command=argv, cwd=directory)
         term = manager.terminals[model["name"]]
         # Nothing was read yet (reads run on the event loop, after this returns).
         term.read_buffer = ReplayBuffer(term.read_buffer, limit=self.replay_chars)

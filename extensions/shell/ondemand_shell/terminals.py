@@ -75,7 +75,7 @@ def make_ssh_argv(ssh_command: list[str], host: str) -> list[str]:
     return [*ssh_command, "--", host]
 
 
-class ReplayBuffer(deque):
+class ReplayBuffer(deque[str]):
     """terminado's per-terminal output buffer (``PtyWithClients.read_buffer``), replayed to each
     websocket that (re)attaches, bounded by characters instead of terminado's 1000 reads (an
     interactive shell's reads are often one echoed key each, so 1000 reads can be a few
