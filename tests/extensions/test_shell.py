@@ -24,6 +24,7 @@ from ondemand_shell.terminals import (  # noqa: E402
     ReplayBuffer,
     allowed_hosts,
     check_host,
+    make_env_removals,
     make_shell_argv,
     make_ssh_argv,
     start_directory,
@@ -261,6 +262,18 @@ def test_offered_hosts_and_argv():
     ]
     assert make_shell_argv("/bin/zsh") == ["/bin/zsh", "-l"]
     assert make_shell_argv("") == ["/bin/sh", "-l"]
+
+
+def test_the_pun_only_environment_is_removed():
+    assert make_env_removals(
+        ["PATH", "HOME", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "ONDEMAND_HUB_PUN_TMP"]
+    ) == {
+        "JPY_API_TOKEN": None,
+        "JUPYTERHUB_API_TOKEN": None,
+        "JUPYTER_SERVER_ROOT": None,
+        "JUPYTER_SERVER_URL": None,
+        "ONDEMAND_HUB_PUN_TMP": None,
+    }
 
 
 # -- where a shell starts --------------------------------------------------------------------

@@ -112,9 +112,13 @@ async def test_a_shell_survives_its_websocket_with_output_and_programs(
     assert model["cwd"] == "/tmp" and model["message"] is None
     try:
         first = await connect(hub, user, s, model["name"])
-        await type_line(first, "echo first-$((6*7)) in $(pwd) as $(id -un); echo SHELL=$$")
+        await type_line(
+            first,
+            "echo first-$((6*7)) in $(pwd) as $(id -un) hub-vars=$(env | grep -c ^JUPYTERHUB_); "
+            "echo SHELL=$$",
+        )
         output = await read_until(first, r"SHELL=\d+")
-        assert f"first-42 in /tmp as {user}" in output
+        assert f"first-42 in /tmp as {user} hub-vars=0" in output
         shell_pid = int(re.search(r"SHELL=(\d+)", output).group(1))
         await type_line(
             first,

@@ -20,6 +20,7 @@ from .terminals import (
     ReplayBuffer,
     allowed_hosts,
     check_host,
+    make_env_removals,
     make_shell_argv,
     make_ssh_argv,
     start_directory,
@@ -157,7 +158,12 @@ class ShellExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         name = secrets.token_hex(6)
         while name in manager.terminals:
             name = secrets.token_hex(6)
-        model = manager.create(name=name, shell_command=argv, cwd=directory)
+        model = manager.create(
+            name=name,
+            shell_command=argv,
+            cwd=directory,
+            extra_env=make_env_removals(os.environ),
+        )
         term = manager.terminals[model["name"]]
         # Nothing was read yet (reads run on the event loop, after this returns).
         term.read_buffer = ReplayBuffer(term.read_buffer, limit=self.replay_chars)

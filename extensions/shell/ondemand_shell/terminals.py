@@ -75,6 +75,22 @@ def make_ssh_argv(ssh_command: list[str], host: str) -> list[str]:
     return [*ssh_command, "--", host]
 
 
+#: Variables of the PUN's jupyter-server that a shell should not inherit: the server's hub
+#: token and settings (``JUPYTERHUB_*``, ``JPY_*``, ``JUPYTER_SERVER_*``) and the PUN's own.
+#: The user could read them from their server's /proc entry; a shell that does not carry them
+#: keeps them out of ``env`` output pasted into a ticket and out of programs it starts.
+PUN_ONLY_ENV_PREFIXES = ("JUPYTERHUB_", "JPY_", "JUPYTER_SERVER_")
+PUN_ONLY_ENV = ("JUPYTER_CONFIG_PATH", "ONDEMAND_HUB_PUN_TMP")
+
+
+def make_env_removals(environ: Iterable[str]) -> dict[str, None]:
+    """terminado's per-terminal ``extra_env`` that removes (value None) the PUN-only variables
+    among the names in ``environ``, plus the two jupyter_server_terminals always adds."""
+    names = {"JUPYTER_SERVER_ROOT", "JUPYTER_SERVER_URL"}
+    names.update(n for n in environ if n.startswith(PUN_ONLY_ENV_PREFIXES) or n in PUN_ONLY_ENV)
+    return dict.fromkeys(sorted(names))
+
+
 class ReplayBuffer(deque[str]):
     """terminado's per-terminal output buffer (``PtyWithClients.read_buffer``), replayed to each
     websocket that (re)attaches, bounded by characters instead of terminado's 1000 reads (an

@@ -206,7 +206,7 @@
       if (err.status === 404) {
         showEnded();
       } else {
-        if (err.status) failures += 1;
+        failures += 1; // offline, or the server is not answering: wait longer each time
         retryLater(true);
       }
       return;
