@@ -59,7 +59,7 @@ async def test_dashboard_renders_layout_announcements_and_motd(
         r'<a class="navbar-brand[^"]*" href="([^"]+)">\s*<i[^>]*></i>([^<]+?)\s*</a>', html
     )
     assert brand.groups() == (f"{jp_base_url}dashboard", "Example HPC Portal")
-    assert '<a class="nav-link" href="/hub/logout">' in html
+    assert '<a class="nav-link text-nowrap" href="/hub/logout">' in html
     assert 'title="Signed in as alice"' in html
     assert "Welcome, alice" in html
     assert 'class="alert alert-success' in html

@@ -3,10 +3,27 @@
 import pytest
 
 from ondemand_dashboard.app import DashboardExtensionApp
+from ondemand_files.app import FilesExtensionApp
 from ondemand_hub.auth import LocalAccountMapper, OnDemandPAMAuthenticator
 from ondemand_hub.spawners.pun import PUNSpawner
+from ondemand_hub.spawners.session import SlurmSessionSpawner
+from ondemand_jobs.app import JobsExtensionApp
+from ondemand_sessions.app import SessionsExtensionApp
+from ondemand_shell.app import ShellExtensionApp
+from ondemand_status.app import StatusExtensionApp
 
-CLASSES = [PUNSpawner, LocalAccountMapper, OnDemandPAMAuthenticator, DashboardExtensionApp]
+CLASSES = [
+    PUNSpawner,
+    SlurmSessionSpawner,
+    LocalAccountMapper,
+    OnDemandPAMAuthenticator,
+    DashboardExtensionApp,
+    FilesExtensionApp,
+    SessionsExtensionApp,
+    ShellExtensionApp,
+    JobsExtensionApp,
+    StatusExtensionApp,
+]
 
 
 def own_config_traits(cls):
