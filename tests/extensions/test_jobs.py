@@ -519,3 +519,15 @@ async def test_partitions_for_the_settings_form(call):
         ("debug", True),
         ("batch", False),
     ]
+
+
+def test_every_setting_has_help():
+    from ondemand_jobs.app import JobsExtensionApp
+
+    own = {
+        name: trait
+        for name, trait in JobsExtensionApp.class_own_traits(config=True).items()
+        if name not in ("template_paths", "static_paths")
+    }
+    assert "show_all_jobs" in own and "template_dirs" in own
+    assert [name for name, trait in own.items() if len(trait.help or "") < 20] == []

@@ -253,7 +253,11 @@ class ComposerAPIBase(JobsAPIBase):
                 if cluster is not None:
                     cache = caches[cluster.id]
                     rows = None if cache.error else app.job_rows(cluster)
-                    history = await app.history(cluster) if rows and last["id"] not in rows else {}
+                    history = (
+                        await app.history(cluster)
+                        if rows is not None and last["id"] not in rows
+                        else {}
+                    )
                     state = last_job_state(last, rows, history)
             models.append(composer_job(job, folders.path(job["number"]), self.base_url, state))
         return models
