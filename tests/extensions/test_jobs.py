@@ -4,6 +4,7 @@ with accounting is a stand-in (no slurmdbd here): a named fake script printing s
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import re
@@ -225,6 +226,8 @@ async def test_another_users_job_is_never_cancelled(call, submitted):
     assert code == 403
     assert body["message"] == f"Job {job_id} belongs to nobody: you can cancel only your own jobs"
     assert squeue_state(job_id) == "PENDING"
+    code, body = await call(f"api/ondemand/jobs/test/{job_id}")
+    assert (code, body["message"]) == (403, f"Job {job_id} is not yours")
     code, body = await call("api/ondemand/jobs?scope=all")  # not allowed: still mine only
     assert body["scope"] == "mine" and job_id not in [r["id"] for r in body["jobs"]]
 
@@ -290,6 +293,41 @@ async def test_completed_jobs_from_sacct_where_accounting_exists(call, tmp_path,
     assert args.read_text().splitlines() == [
         f"-n -P -X -u {ME} -S now-7days -o JobID,State,ExitCode,Start,End,Elapsed,NodeList,JobName"
     ]
+
+
+async def test_thousands_of_jobs_answer_at_once_with_one_squeue_for_every_tab(
+    call, tmp_path, clusters_d
+):
+    """A named FAKE squeue (a script printing 5000 jobs in SQUEUE_FORMAT, a second slow, and
+    counting its calls) stands in for a busy cluster; the pages share its one answer."""
+    bin_dir = tmp_path / "busy-bin"
+    bin_dir.mkdir()
+    lines = bin_dir / "squeue.txt"
+    lines.write_text(
+        "".join(
+            f"{n}|PENDING|Priority|{ME}|(null)|batch|1|1|1G|1:00:00|0:00|1:00:00|"
+            f"2026-11-23T00:00:00|N/A|N/A||n/a|{n}|array {n}\n"
+            for n in range(100000, 105000)
+        )
+    )
+    calls = tmp_path / "squeue-calls"
+    (bin_dir / "squeue").write_text(f"#!/bin/sh\necho x >> {calls}\nsleep 1\ncat {lines}\n")
+    (bin_dir / "squeue").chmod(0o755)
+    (bin_dir / "sacct").write_text(
+        "#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit 1\n"
+    )
+    (bin_dir / "sacct").chmod(0o755)
+    (clusters_d / "test.yml").write_text(SLURM_CLUSTER + f"    bin: {bin_dir}\n")
+
+    started = time.monotonic()
+    replies = await asyncio.gather(*(call("api/ondemand/jobs") for _ in range(5)))
+    elapsed = time.monotonic() - started
+
+    assert [code for code, _ in replies] == [200] * 5
+    assert len(replies[0][1]["jobs"]) == 5000
+    assert replies[0][1]["jobs"][0]["reason_text"] == "other jobs are ahead of it in the queue"
+    assert calls.read_text().count("x") == 1  # five tabs, one squeue
+    assert elapsed < 5, elapsed
 
 
 def dead_controller(tmp_path: Path, clusters_d: Path) -> None:
