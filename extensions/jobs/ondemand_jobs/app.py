@@ -4,6 +4,7 @@ per ``history_interval``)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import time
@@ -122,6 +123,7 @@ class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         self._rows: dict[tuple[Cluster, bool], dict[str, dict[str, str]]] = {}
         self._history: dict[Cluster, tuple[float, dict[str, Any]]] = {}
         self._partitions: dict[Cluster, tuple[float, list[Partition] | None]] = {}
+        self._history_locks: dict[Cluster, asyncio.Lock] = {}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers.default_handlers)
@@ -199,9 +201,14 @@ class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         """The user's completed jobs of the last 7 days from sacct: ``{"available": True,
         "jobs": {id: fields}}``, or ``{"available": False, "note": sacct's message}`` where
         there is no accounting (no slurmdbd: "Slurm accounting storage is disabled")."""
-        cached = self._history.get(cluster)
-        if cached and time.monotonic() < cached[0]:
-            return cached[1]
+        # tabs refreshing together wait for one sacct instead of each starting their own
+        async with self._history_locks.setdefault(cluster, asyncio.Lock()):
+            cached = self._history.get(cluster)
+            if cached and time.monotonic() < cached[0]:
+                return cached[1]
+            return await self._ask_history(cluster)
+
+    async def _ask_history(self, cluster: Cluster) -> dict[str, Any]:
         commands = self.slurm_commands(cluster)
         try:
             argv = commands.sacct_jobs(self.unix_user())
