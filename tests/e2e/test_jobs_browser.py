@@ -91,7 +91,13 @@ def test_compose_submit_watch_and_cancel_a_job(browser: Browser, jobs_hub: Hub, 
     expect(page.locator("#composer-jobs")).to_contain_text("No jobs yet")
     page.get_by_role("button", name="New job").click()
     page.get_by_role("button", name="From a template…").click()
-    page.locator("#new-from-template").get_by_role("button", name="Countdown").click()
+    chooser = page.locator("#new-from-template")
+    page.wait_for_function(
+        "getComputedStyle(document.getElementById('new-from-template')).opacity === '1'"
+    )
+    page.screenshot(path=str(screenshots / "jobs-templates.png"))
+    chooser.get_by_role("button", name="Countdown").click()
+    expect(chooser).to_be_hidden()
     expect(page.locator("#composer-title")).to_have_text("Countdown")
     folder = Path(pwd.getpwnam(USER).pw_dir) / "ondemand" / "jobs" / "1"
     expect(page.locator("#composer-folder")).to_have_text(str(folder))
