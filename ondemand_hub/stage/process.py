@@ -180,6 +180,23 @@ def process_identity(pid: int) -> tuple[int, int] | None:
     return int(uid_line.split()[1]), int(fields[19])
 
 
+def live_children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` and that have not exited (zombies left out): for a
+    PUN's jupyter-server, the shells of its terminals."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1] == str(pid) and fields[0] not in ("Z", "X"):
+            children.append(int(entry))
+    return children
+
+
 def identify(pid: int) -> ProcessId:
     identity = process_identity(pid)
     if identity is None:

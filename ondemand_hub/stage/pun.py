@@ -270,6 +270,8 @@ def describe(user: PunUser | None, paths: PunPaths, state: dict | None) -> dict:
         except PunError:
             info["busy_requests"] = None  # nginx runs but does not answer: never "idle"
         info["idle_seconds"] = round(time.time() - last_activity(paths, state), 1)
+        # a terminal's shell (and what runs in it) lives on without any open connection
+        info["shells"] = len(process.live_children(int(state["server"]["pid"])))
     if user is not None and state:
         info["groups_changed"] = state["groups"] != list(user.groups)
     return info
@@ -330,7 +332,8 @@ def list_puns(config: StageConfig) -> list[dict]:
 def clean(
     config: StageConfig, idle_timeout: float | None = None, users: list[str] | None = None
 ) -> list[dict]:
-    """Stop PUNs that are dead or idle past the timeout; never one serving a request."""
+    """Stop PUNs that are dead or idle past the timeout; never one serving a request or
+    keeping a terminal's shell."""
     timeout = config.pun_idle_timeout if idle_timeout is None else idle_timeout
     names = known_users(config)
     if users is not None:
@@ -341,9 +344,13 @@ def clean(
             paths = make_pun_paths(name, config)
             info = describe(None, paths, process.read_json(paths.state_file))
             if info["running"] and not (
-                info["busy_requests"] == 0 and info["idle_seconds"] >= timeout
+                info["busy_requests"] == 0
+                and info["idle_seconds"] >= timeout
+                and info["shells"] == 0
             ):
-                continue  # busy, recently used, or its nginx cannot tell (busy_requests None)
+                # busy, recently used, a shell still open (terminals end after the shell
+                # extension's own idle time), or its nginx cannot tell (busy_requests None)
+                continue
             _stop_locked(name, config)
         cleaned.append(
             {"user": name, "was_running": info["running"], "idle_seconds": info.get("idle_seconds")}

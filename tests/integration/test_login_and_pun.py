@@ -133,6 +133,27 @@ def test_clean_stops_an_idle_pun_and_leaves_a_busy_one(hub, accounts):
     hub.open_dashboard(s, "odt-alice")
     assert stage("status", "--user", "odt-alice")["running"] is True
 
+    # a terminal's shell keeps a PUN with no open connection (the shell ends after the shell
+    # extension's own idle time); once it is gone the PUN is idle again
+    xsrf = next(c.value for c in s.cookies if c.name == "_xsrf" and "odt-alice" in c.path)
+    r = s.post(f"{hub.url}/user/odt-alice/api/terminals", headers={"X-XSRFToken": xsrf}, timeout=30)
+    assert r.status_code == 200, r.text
+    terminal = r.json()["name"]
+    time.sleep(1.5)
+    assert stage("status", "--user", "odt-alice")["shells"] == 1
+    assert stage("clean", "--idle-timeout", "1", "--user", "odt-alice") == []
+    assert stage("status", "--user", "odt-alice")["running"] is True
+    r = s.delete(
+        f"{hub.url}/user/odt-alice/api/terminals/{terminal}",
+        headers={"X-XSRFToken": xsrf},
+        timeout=30,
+    )
+    assert r.status_code == 204, r.text
+    time.sleep(1.5)
+    assert stage("status", "--user", "odt-alice")["shells"] == 0
+    cleaned = stage("clean", "--idle-timeout", "1", "--user", "odt-alice")
+    assert [c["user"] for c in cleaned if c["was_running"]] == ["odt-alice"]
+
 
 def test_hub_restart_leaves_the_pun_running_and_reachable(hub, accounts):
     s, _ = hub.login("odt-alice")
