@@ -12,7 +12,7 @@ APT_PACKAGES=(nginx sudo python3 python3-venv python3-dev nodejs npm libpam0g pa
 # the Desktop app's compute-node side (this machine is its own compute node): TigerVNC, Xfce
 APT_PACKAGES+=(tigervnc-standalone-server tigervnc-tools xfce4-session xfwm4 xfce4-panel
   xfdesktop4 xfce4-terminal dbus-x11 xfonts-base)
-[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-dejavu-core)
+[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-dejavu-core openssh-server)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
