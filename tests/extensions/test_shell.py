@@ -18,7 +18,7 @@ from tornado.httpclient import HTTPClientError
 # The shell extension's source tree (pytest.ini lists the other extensions).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "extensions" / "shell"))
 
-from ondemand_shell.app import PUN_TERMINAL_DEFAULTS, ShellExtensionApp  # noqa: E402
+from ondemand_shell.app import PUN_TERMINAL_DEFAULTS  # noqa: E402
 from ondemand_shell.terminals import (  # noqa: E402
     HostRefused,
     ReplayBuffer,
@@ -352,13 +352,3 @@ def test_replay_buffer_is_bounded_by_characters():
     copy = buffer.copy()
     copy.popleft()
     assert list(buffer) == ["23456789XY"]  # terminado drains a copy, never the buffer
-
-
-def test_every_shell_setting_has_help():
-    own = {
-        name: trait
-        for name, trait in ShellExtensionApp.class_traits(config=True).items()
-        if name in vars(ShellExtensionApp)
-    }
-    assert {"ssh_hosts", "ssh_command", "clusters_dir", "replay_chars"} <= set(own)
-    assert [name for name, trait in own.items() if not trait.help.strip()] == []

@@ -3,6 +3,7 @@
 import pytest
 
 from ondemand_dashboard.app import DashboardExtensionApp
+from ondemand_dashboard.portalapp import PortalExtensionApp
 from ondemand_files.app import FilesExtensionApp
 from ondemand_hub.auth import LocalAccountMapper, OnDemandPAMAuthenticator
 from ondemand_hub.spawners.pun import PUNSpawner
@@ -18,6 +19,7 @@ CLASSES = [
     LocalAccountMapper,
     OnDemandPAMAuthenticator,
     DashboardExtensionApp,
+    PortalExtensionApp,
     FilesExtensionApp,
     SessionsExtensionApp,
     ShellExtensionApp,

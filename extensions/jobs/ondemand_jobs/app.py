@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pwd
 import time
 from typing import Any
 
-from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from traitlets import Bool, Float, List, Unicode, default
 
-from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
+from ondemand_dashboard.portalapp import PortalExtensionApp
 from ondemand_hub.scheduler.slurm import (
     Partition,
-    SlurmCommands,
     parse_partitions,
     parse_sacct,
     parse_squeue,
@@ -24,7 +21,7 @@ from ondemand_hub.scheduler.slurm import (
     run,
 )
 from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
-from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
+from ondemand_hub.site.clusters import Cluster
 
 from . import api, handlers
 from .composer import JobFolders, JobTemplate, load_templates
@@ -34,17 +31,13 @@ from .paths import BUNDLED_JOB_TEMPLATES_DIR, STATIC_DIR, TEMPLATES_DIR
 SITE_JOB_TEMPLATES_DIR = "/etc/ondemand-hub/templates"
 
 
-class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
+class JobsExtensionApp(PortalExtensionApp):
     """Active jobs (all clusters) and the job composer."""
 
     name = "ondemand_jobs"
     extension_url = "/jobs/"
-    load_other_extensions = True
-
-    clusters_dir = Unicode(
-        help="The clusters.d directory (default $ONDEMAND_HUB_CLUSTERS_DIR or "
-        "/etc/ondemand-hub/clusters.d); the same clusters as the interactive apps."
-    ).tag(config=True)
+    package_templates_dir = TEMPLATES_DIR
+    package_static_dir = STATIC_DIR
 
     show_all_jobs = Bool(
         False,
@@ -102,21 +95,9 @@ class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         "folder holds scripts and inputs, not data sets.",
     ).tag(config=True)
 
-    @default("clusters_dir")
-    def _default_clusters_dir(self) -> str:
-        return default_clusters_dir()
-
     @default("template_dirs")
     def _default_template_dirs(self) -> list[str]:
         return [BUNDLED_JOB_TEMPLATES_DIR, SITE_JOB_TEMPLATES_DIR]
-
-    @default("template_paths")
-    def _default_template_paths(self) -> list[str]:
-        return [TEMPLATES_DIR, DASHBOARD_TEMPLATES_DIR]
-
-    @default("static_paths")
-    def _default_static_paths(self) -> list[str]:
-        return [STATIC_DIR]
 
     def initialize_settings(self) -> None:
         self._job_caches: dict[tuple[Cluster, bool], StatusCache] = {}
@@ -133,16 +114,7 @@ class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     def clusters(self) -> list[Cluster]:
         """The visible Slurm clusters (a local cluster has no jobs to list or submit)."""
-        clusters, errors = load_clusters(self.clusters_dir)
-        for error in errors:
-            self.log.warning("clusters.d: %s", error)
-        return [c for c in clusters if not c.hidden and c.adapter == "slurm"]
-
-    def cluster(self, cluster_id: str | None) -> Cluster | None:
-        clusters = self.clusters()
-        if not cluster_id:
-            return clusters[0] if clusters else None
-        return next((c for c in clusters if c.id == cluster_id), None)
+        return [c for c in super().clusters() if c.adapter == "slurm"]
 
     def templates(self) -> dict[str, JobTemplate]:
         templates, errors = load_templates(self.template_dirs)
@@ -152,17 +124,6 @@ class JobsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     def folders(self) -> JobFolders:
         return JobFolders(os.path.expanduser(self.jobs_dir), int(self.max_copy_bytes))
-
-    @staticmethod
-    def slurm_commands(cluster: Cluster) -> SlurmCommands:
-        return SlurmCommands(
-            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
-        )
-
-    @staticmethod
-    def unix_user() -> str:
-        """The account this PUN runs as: the user Slurm knows."""
-        return pwd.getpwuid(os.getuid()).pw_name
 
     # -- what Slurm says, shared ---------------------------------------------------------------
 

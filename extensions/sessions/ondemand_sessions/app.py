@@ -4,19 +4,16 @@ clusters, live partitions), plus the user's remembered form values."""
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import time
 from typing import Any
 
-from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from traitlets import Dict, Float, List, Unicode, default
 
-from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
+from ondemand_dashboard.portalapp import PortalExtensionApp
 from ondemand_dashboard.usersettings import write_user_settings
 from ondemand_hub.scheduler.slurm import (
     Partition,
-    SlurmCommands,
     parse_accounts,
     parse_partitions,
     parse_sacct,
@@ -24,7 +21,7 @@ from ondemand_hub.scheduler.slurm import (
 )
 from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
 from ondemand_hub.site.apps import App, default_app_dirs, load_apps
-from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
+from ondemand_hub.site.clusters import Cluster
 
 from . import api, handlers, share
 from .jobs import history_jobs, make_job_query
@@ -34,12 +31,13 @@ from .paths import STATIC_DIR, TEMPLATES_DIR
 APP_FORMS_KEY = "app_forms"
 
 
-class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
+class SessionsExtensionApp(PortalExtensionApp):
     """Interactive apps: catalogue, launch forms, "My sessions"."""
 
     name = "ondemand_sessions"
     extension_url = "/apps/"
-    load_other_extensions = True
+    package_templates_dir = TEMPLATES_DIR
+    package_static_dir = STATIC_DIR
 
     app_dirs = List(
         Unicode(),
@@ -48,11 +46,6 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         Must match the hub's ``SlurmSessionSpawner.app_dirs``. The default is the bundled apps
         then ``/etc/ondemand-hub/apps``.
         """,
-    ).tag(config=True)
-
-    clusters_dir = Unicode(
-        help="The clusters.d directory (default $ONDEMAND_HUB_CLUSTERS_DIR or "
-        "/etc/ondemand-hub/clusters.d); must match the hub's."
     ).tag(config=True)
 
     required_commands = Dict(
@@ -107,18 +100,6 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
     def _default_app_dirs(self) -> list[str]:
         return default_app_dirs()
 
-    @default("clusters_dir")
-    def _default_clusters_dir(self) -> str:
-        return default_clusters_dir()
-
-    @default("template_paths")
-    def _default_template_paths(self) -> list[str]:
-        return [TEMPLATES_DIR, DASHBOARD_TEMPLATES_DIR]
-
-    @default("static_paths")
-    def _default_static_paths(self) -> list[str]:
-        return [STATIC_DIR]
-
     def initialize_settings(self) -> None:
         self._partitions: dict[str, tuple[float, list[Partition]]] = {}
         self._accounts: dict[Cluster, tuple[float, list[str] | None]] = {}
@@ -147,18 +128,6 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
             return None if os.access(command, os.X_OK) else command
         return None if shutil.which(command) else command
 
-    def clusters(self) -> list[Cluster]:
-        clusters, errors = load_clusters(self.clusters_dir)
-        for error in errors:
-            self.log.warning("clusters.d: %s", error)
-        return [c for c in clusters if not c.hidden]
-
-    def cluster(self, cluster_id: str | None) -> Cluster | None:
-        clusters = self.clusters()
-        if cluster_id is None:
-            return clusters[0] if clusters else None
-        return next((c for c in clusters if c.id == cluster_id), None)
-
     async def partitions(self, cluster: Cluster) -> list[Partition] | None:
         """The cluster's partitions ([] for a local cluster), None when sinfo failed."""
         if cluster.adapter != "slurm":
@@ -166,9 +135,7 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         cached = self._partitions.get(cluster.id)
         if cached and time.monotonic() - cached[0] < self.partitions_interval:
             return cached[1]
-        commands = SlurmCommands(
-            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
-        )
+        commands = self.slurm_commands(cluster)
         try:
             text = await run(commands.sinfo_partitions(), commands.env(), timeout=30.0)
         except (SchedulerUnavailable, OSError) as e:
@@ -177,17 +144,6 @@ class SessionsExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         parts = parse_partitions(text)
         self._partitions[cluster.id] = (time.monotonic(), parts)
         return parts
-
-    @staticmethod
-    def slurm_commands(cluster: Cluster) -> SlurmCommands:
-        return SlurmCommands(
-            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
-        )
-
-    @staticmethod
-    def unix_user() -> str:
-        """The account this PUN runs as: the user Slurm knows (the hub's name may be mapped)."""
-        return pwd.getpwuid(os.getuid()).pw_name
 
     def job_cache(self, cluster: Cluster) -> StatusCache | None:
         """The shared squeue answer of a Slurm cluster (None for a local one)."""

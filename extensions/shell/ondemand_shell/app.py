@@ -8,11 +8,9 @@ import pwd
 import secrets
 from typing import Any
 
-from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
-from traitlets import Int, List, Unicode, default
+from traitlets import Int, List, Unicode
 
-from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
-from ondemand_hub.site.clusters import default_clusters_dir, load_clusters
+from ondemand_dashboard.portalapp import PortalExtensionApp
 
 from . import api, handlers
 from .paths import STATIC_DIR, TEMPLATES_DIR
@@ -33,17 +31,13 @@ from .terminals import (
 PUN_TERMINAL_DEFAULTS = {"cull_inactive_timeout": 8 * 3600, "cull_interval": 300}
 
 
-class ShellExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
+class ShellExtensionApp(PortalExtensionApp):
     """The web shell."""
 
     name = "ondemand_shell"
     extension_url = "/shell/"
-    load_other_extensions = True
-
-    clusters_dir = Unicode(
-        help="The clusters.d directory whose ``v2.login.host`` the shell may ssh to (default "
-        "$ONDEMAND_HUB_CLUSTERS_DIR or /etc/ondemand-hub/clusters.d); must match the hub's."
-    ).tag(config=True)
+    package_templates_dir = TEMPLATES_DIR
+    package_static_dir = STATIC_DIR
 
     ssh_hosts = List(
         Unicode(),
@@ -72,18 +66,6 @@ class ShellExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         terminals (``api/terminals``) keep terminado's last 1000 reads instead.
         """,
     ).tag(config=True)
-
-    @default("clusters_dir")
-    def _default_clusters_dir(self) -> str:
-        return default_clusters_dir()
-
-    @default("template_paths")
-    def _default_template_paths(self) -> list[str]:
-        return [TEMPLATES_DIR, DASHBOARD_TEMPLATES_DIR]
-
-    @default("static_paths")
-    def _default_static_paths(self) -> list[str]:
-        return [STATIC_DIR]
 
     def initialize_settings(self) -> None:
         self.init_terminal_defaults()
@@ -123,10 +105,7 @@ class ShellExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     def login_hosts(self) -> list[str]:
         """The login hosts of the (visible and hidden) clusters in clusters.d."""
-        clusters, errors = load_clusters(self.clusters_dir)
-        for error in errors:
-            self.log.warning("clusters.d: %s", error)
-        return [c.login_host for c in clusters if c.login_host]
+        return [c.login_host for c in self.all_clusters() if c.login_host]
 
     def check_host(self, host: str) -> str:
         """``host`` normalised if the shell may ssh to it, else :class:`HostRefused`."""

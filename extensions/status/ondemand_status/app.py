@@ -14,14 +14,12 @@ import os
 import pwd
 from typing import Any
 
-from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import Float, List, TraitError, Unicode, default, validate
+from traitlets import Float, List, TraitError, Unicode, validate
 
-from ondemand_dashboard.paths import TEMPLATES_DIR as DASHBOARD_TEMPLATES_DIR
-from ondemand_hub.scheduler.slurm import SlurmCommands
-from ondemand_hub.site.clusters import Cluster, default_clusters_dir, load_clusters
+from ondemand_dashboard.portalapp import PortalExtensionApp
+from ondemand_hub.site.clusters import Cluster
 from ondemand_hub.site.quotas import (
     DEFAULT_BALANCE_THRESHOLD,
     DEFAULT_QUOTA_THRESHOLD,
@@ -39,20 +37,13 @@ from .paths import STATIC_DIR, TEMPLATES_DIR
 from .quotasources import QuotaSources
 
 
-class StatusExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
+class StatusExtensionApp(PortalExtensionApp):
     """System status per cluster and partition, and quota warnings."""
 
     name = "ondemand_status"
     extension_url = "/status/"
-    load_other_extensions = True
-
-    clusters_dir = Unicode(
-        help="""The clusters.d directory whose Slurm clusters the status page shows.
-
-        The default, ``$ONDEMAND_HUB_CLUSTERS_DIR`` or ``/etc/ondemand-hub/clusters.d``, is the
-        one the sessions pages use, e.g. ``/srv/portal/clusters.d``.
-        """
-    ).tag(config=True)
+    package_templates_dir = TEMPLATES_DIR
+    package_static_dir = STATIC_DIR
 
     status_interval = Float(
         30.0,
@@ -138,18 +129,6 @@ class StatusExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         """,
     ).tag(config=True)
 
-    @default("clusters_dir")
-    def _default_clusters_dir(self) -> str:
-        return default_clusters_dir()
-
-    @default("template_paths")
-    def _default_template_paths(self) -> list[str]:
-        return [TEMPLATES_DIR, DASHBOARD_TEMPLATES_DIR]
-
-    @default("static_paths")
-    def _default_static_paths(self) -> list[str]:
-        return [STATIC_DIR]
-
     @validate("quota_threshold")
     def _validate_quota_threshold(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
@@ -189,21 +168,11 @@ class StatusExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     # -- clusters ----------------------------------------------------------------------------
 
-    def clusters(self) -> list[Cluster]:
-        """The visible clusters; broken files are logged and skipped."""
-        clusters, errors = load_clusters(self.clusters_dir)
-        for error in errors:
-            self.log.warning("clusters.d: %s", error)
-        return [c for c in clusters if not c.hidden]
-
     def load_cache(self, cluster: Cluster) -> LoadCache:
         """The shared sinfo + squeue answer of a Slurm cluster."""
         cache = self._load_caches.get(cluster)
         if cache is None:
-            commands = SlurmCommands(
-                bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
-            )
-            query = make_load_query(commands, self.command_timeout)
+            query = make_load_query(self.slurm_commands(cluster), self.command_timeout)
             cache = self._load_caches[cluster] = LoadCache(query, self.status_interval)
         return cache
 
@@ -242,7 +211,7 @@ class StatusExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         }
 
     @staticmethod
-    def unix_user() -> tuple[str, list[str]]:
+    def unix_user_and_groups() -> tuple[str, list[str]]:
         """The account this PUN runs as (the name quota files use) and its groups' names."""
         names = []
         for gid in sorted({os.getgid(), *os.getgroups()}):
@@ -254,7 +223,7 @@ class StatusExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     async def quota_warnings(self) -> list[QuotaWarning]:
         """The user's quota and balance warnings; bad sources are logged and skipped."""
-        user, groups = self.unix_user()
+        user, groups = self.unix_user_and_groups()
         quotas, errors = await self.quota_sources.load(self.quota_paths, user)
         balances, balance_errors = await self.balance_sources.load(self.balance_paths, user)
         for error in errors + balance_errors:
