@@ -11,8 +11,8 @@ import re
 import pytest
 from traitlets import TraitError
 
+from ondemand_dashboard.handlers import html_safe_json
 from ondemand_files import FilesExtensionApp
-from ondemand_files.base import html_safe_json
 from ondemand_files.download import content_disposition, content_type
 from ondemand_files.editor import ace_mode, format_size
 from ondemand_files.errors import BadRequest

@@ -6,6 +6,7 @@ container, footer) with Bootstrap 5 and Bootstrap Icons from ``{base_url}static/
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -24,6 +25,20 @@ if TYPE_CHECKING:
 
 #: The authorization resource of the portal pages and API (see jupyter_server.auth).
 AUTH_RESOURCE = "ondemand_dashboard"
+
+
+def html_safe_json(value: Any) -> str:
+    """JSON that may be placed verbatim in HTML (a ``<script type="application/json">``
+    element or an attribute): ``<``, ``>``, ``&`` and ``'`` are escaped as ``\\u00XX``, and
+    everything non-ASCII (lone surrogates of non-UTF-8 names too) as ``\\uXXXX``."""
+    return (
+        json.dumps(value, ensure_ascii=True)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("'", "\\u0027")
+    )
+
 
 #: The portal's pages in navigation order: (extension that serves it, id, label, Bootstrap
 #: Icons name, path under base_url; ``{home}`` is the user's home directory, URL-quoted).

@@ -30,19 +30,6 @@ AUTH_RESOURCE = "ondemand_files"
 T = TypeVar("T")
 
 
-def html_safe_json(value: Any) -> str:
-    """JSON that may be placed verbatim in HTML (a ``<script type="application/json">``
-    element or an attribute): ``<``, ``>``, ``&`` and ``'`` are escaped as ``\\u00XX``, and
-    everything non-ASCII (lone surrogates of non-UTF-8 names too) as ``\\uXXXX``."""
-    return (
-        json.dumps(value, ensure_ascii=True)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("'", "\\u0027")
-    )
-
-
 class FilesHandlerMixin:
     """Mixed into every Files handler, before the jupyter-server base class.
 

@@ -20,9 +20,9 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ondemand_dashboard.handlers import PortalPageHandler
+from ondemand_dashboard.handlers import PortalPageHandler, html_safe_json
 
-from .base import FilesHandlerMixin, html_safe_json
+from .base import FilesHandlerMixin
 from .download import (
     accel_redirect_uri,
     content_disposition,

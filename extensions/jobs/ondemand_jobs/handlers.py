@@ -4,7 +4,6 @@ refresh them from :mod:`.api` (so the page itself never waits for Slurm)."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -13,21 +12,10 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ondemand_dashboard.handlers import PortalPageHandler
+from ondemand_dashboard.handlers import PortalPageHandler, html_safe_json
 
 if TYPE_CHECKING:
     from .app import JobsExtensionApp
-
-
-def html_safe_json(value: Any) -> str:
-    """JSON that can sit inside a ``<script>`` element or an HTML attribute."""
-    return (
-        json.dumps(value)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("'", "\\u0027")
-    )
 
 
 class JobsMixin:

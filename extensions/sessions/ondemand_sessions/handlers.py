@@ -4,7 +4,6 @@ the form submits and the sessions page refreshes through :mod:`.api` from ``sess
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -13,7 +12,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ondemand_dashboard.handlers import PortalPageHandler
+from ondemand_dashboard.handlers import PortalPageHandler, html_safe_json
 from ondemand_hub.scheduler.slurm import Partition
 from ondemand_hub.site.apps import App, FormError, validate_options
 
@@ -25,17 +24,6 @@ APP_ID_RE = r"[a-z][a-z0-9_-]{0,31}"
 #: Fields that mean nothing on a cluster without a scheduler (adapter "local": apps run on the
 #: portal host): the form leaves them out, so the launch takes their defaults.
 SCHEDULER_FIELDS = ("bc_queue", "bc_account", "bc_num_gpus")
-
-
-def html_safe_json(value: Any) -> str:
-    """JSON that can sit inside a ``<script>`` element or an HTML attribute."""
-    return (
-        json.dumps(value)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("'", "\\u0027")
-    )
 
 
 class SessionsMixin:
