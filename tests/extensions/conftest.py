@@ -8,6 +8,8 @@ The dashboard's tests use ``jp_server_config`` as is; the Files tests override i
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -349,3 +351,39 @@ def sessions_server_config(dashboard_config, sessions_settings, tmp_path, monkey
         {"app_dirs": [str(repo / "apps"), str(tmp_path / "site-apps")], **sessions_settings}
     )
     return config
+
+
+# --- the real Slurm of the test machine -----------------------------------------------------------
+
+SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test Slurm\n  job:\n    adapter: slurm\n"
+
+
+@pytest.fixture
+def slurm_jobs():
+    """Submit real Slurm jobs: ``submit(*sbatch_options, command="sleep 300")`` → job id
+    (partition debug, 5 minutes, no output file); every one is cancelled afterwards."""
+    jobs: list[str] = []
+
+    def submit(*options: str, command: str = "sleep 300") -> str:
+        argv = ["sbatch", "--parsable", "-p", "debug", "-t", "5", "-o", "/dev/null", *options]
+        argv += ["--wrap", command]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd="/tmp")
+        jobs.append(out.stdout.strip().split(";")[0])
+        return jobs[-1]
+
+    yield submit
+    if jobs:
+        subprocess.run(["scancel", *jobs], check=False)
+
+
+def dead_controller_cluster(tmp_path: Path, clusters_d: Path, cluster_id: str) -> None:
+    """A cluster ``cluster_id`` in ``clusters_d`` whose (real) Slurm commands talk to a
+    controller that does not answer: a copy of slurm.conf with another port, and
+    ``MessageTimeout=1`` so they give up at once instead of after ~9 s."""
+    conf = Path("/etc/slurm/slurm.conf").read_text()
+    conf = re.sub(r"(?m)^SlurmctldHost=.*$", "SlurmctldHost=vm(127.0.0.1)", conf)
+    conf += "\nSlurmctldPort=9\nMessageTimeout=1\n"
+    (tmp_path / "down.conf").write_text(conf)
+    (clusters_d / f"{cluster_id}.yml").write_text(
+        SLURM_CLUSTER + f"    conf: {tmp_path / 'down.conf'}\n"
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import dead_controller_cluster
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
@@ -113,20 +113,9 @@ def call(http_server_client, jp_base_url, jp_auth_header):
 
 
 @pytest.fixture
-def submitted():
-    """Submit real held Slurm jobs (optionally as another user); all cancelled afterwards."""
-    jobs: list[str] = []
-
-    def submit(*args: str) -> str:
-        argv = ["sbatch", "--parsable", "--hold", "-p", "debug", "-t", "5", "-o", "/dev/null"]
-        argv += [*args, "--wrap", "sleep 60"]
-        out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd="/tmp")
-        jobs.append(out.stdout.strip().split(";")[0])
-        return jobs[-1]
-
-    yield submit
-    if jobs:
-        subprocess.run(["scancel", *jobs], check=False)
+def submitted(slurm_jobs):
+    """Real held Slurm jobs (optionally as another user); all cancelled afterwards."""
+    return lambda *args: slurm_jobs("--hold", *args, command="sleep 60")
 
 
 def squeue_state(job_id: str) -> str:
@@ -331,13 +320,7 @@ async def test_thousands_of_jobs_answer_at_once_with_one_squeue_for_every_tab(
 
 
 def dead_controller(tmp_path: Path, clusters_d: Path) -> None:
-    """The real Slurm commands, pointed at a controller that does not answer (MessageTimeout=1
-    makes them give up at once instead of after ~9 s)."""
-    conf = Path("/etc/slurm/slurm.conf").read_text()
-    conf = re.sub(r"(?m)^SlurmctldHost=.*$", "SlurmctldHost=vm(127.0.0.1)", conf)
-    conf += "\nSlurmctldPort=9\nMessageTimeout=1\n"
-    (tmp_path / "down.conf").write_text(conf)
-    (clusters_d / "test.yml").write_text(SLURM_CLUSTER + f"    conf: {tmp_path / 'down.conf'}\n")
+    dead_controller_cluster(tmp_path, clusters_d, "test")
 
 
 async def test_a_scheduler_that_does_not_answer_is_said_and_nothing_is_lost(

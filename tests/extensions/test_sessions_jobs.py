@@ -21,6 +21,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import dead_controller_cluster
 from jupyter_server.utils import url_path_join
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,20 +104,11 @@ def server(name, cluster=None, **changes) -> dict:
 
 
 @pytest.fixture
-def submitted():
-    """Submit real Slurm jobs named like the spawner names them; all cancelled afterwards."""
-    jobs: list[str] = []
-
-    def submit(session: str, *args: str) -> str:
-        argv = ["sbatch", "--parsable", "-p", "debug", "-t", "5", "-o", "/dev/null"]
-        argv += [f"--job-name=ondemand-jupyter-{session}", *args, "--wrap", "sleep 120"]
-        out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd="/tmp")
-        jobs.append(out.stdout.strip().split(";")[0])
-        return jobs[-1]
-
-    yield submit
-    if jobs:
-        subprocess.run(["scancel", *jobs], check=False)
+def submitted(slurm_jobs):
+    """Real Slurm jobs named like the spawner names them; all cancelled afterwards."""
+    return lambda session, *args: slurm_jobs(
+        f"--job-name=ondemand-jupyter-{session}", *args, command="sleep 120"
+    )
 
 
 def squeue_state(job_id: str) -> str:
@@ -248,13 +240,7 @@ async def test_a_stop_or_delete_makes_the_next_cards_ask_squeue_again(
 async def test_an_unreachable_scheduler_is_said_never_ended(
     call, fake_hub, clusters_d, tmp_path, jp_serverapp
 ):
-    # The real squeue, pointed at a controller that does not answer (MessageTimeout=1 makes it
-    # give up at once instead of after ~9 s).
-    conf = (Path("/etc/slurm/slurm.conf")).read_text()
-    conf = re.sub(r"(?m)^SlurmctldHost=.*$", "SlurmctldHost=vm(127.0.0.1)", conf)
-    conf += "\nSlurmctldPort=9\nMessageTimeout=1\n"
-    (tmp_path / "down.conf").write_text(conf)
-    (clusters_d / "down.yml").write_text(SLURM_CLUSTER + f"    conf: {tmp_path / 'down.conf'}\n")
+    dead_controller_cluster(tmp_path, clusters_d, "down")
     name = unique_name()
     fake_hub.servers = {name: server(name, "down", ready=True, pending=None)}
 

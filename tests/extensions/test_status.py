@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import dead_controller_cluster
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
@@ -92,20 +93,9 @@ def status_app(jp_serverapp):
 
 
 @pytest.fixture
-def submitted():
+def submitted(slurm_jobs):
     """Real Slurm jobs of this test; all cancelled afterwards."""
-    jobs: list[str] = []
-
-    def submit(*args: str) -> str:
-        argv = ["sbatch", "--parsable", "-p", "debug", "-t", "5", "-o", "/dev/null"]
-        argv += ["--job-name=odt-status-test", *args, "--wrap", "sleep 300"]
-        out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd="/tmp")
-        jobs.append(out.stdout.strip().split(";")[0])
-        return jobs[-1]
-
-    yield submit
-    if jobs:
-        subprocess.run(["scancel", *jobs], check=False)
+    return lambda *args: slurm_jobs("--job-name=odt-status-test", *args)
 
 
 def job_state(job_id: str) -> str:
@@ -197,13 +187,7 @@ async def test_one_sinfo_and_squeue_per_interval_for_every_open_page(
 
 
 async def test_a_dead_controller_is_said_plainly(call, clusters_d, tmp_path, jp_serverapp):
-    # The real sinfo/squeue, pointed at a controller that does not answer (MessageTimeout=1
-    # makes them give up at once instead of after ~9 s).
-    conf = Path("/etc/slurm/slurm.conf").read_text()
-    conf = re.sub(r"(?m)^SlurmctldHost=.*$", "SlurmctldHost=vm(127.0.0.1)", conf)
-    conf += "\nSlurmctldPort=9\nMessageTimeout=1\n"
-    (tmp_path / "down.conf").write_text(conf)
-    (clusters_d / "down.yml").write_text(SLURM_CLUSTER + f"    conf: {tmp_path / 'down.conf'}\n")
+    dead_controller_cluster(tmp_path, clusters_d, "down")
 
     started = time.monotonic()
     code, body = await call("api/ondemand/status")
