@@ -82,13 +82,13 @@ class JobsAPIBase(JobsMixin, PortalAPIHandler):
             raise ComposerError(f"No Slurm cluster {cluster_id!r}", 404, "cluster")
         return cluster
 
-    async def squeue_one(self, cluster: Cluster, job_id: str) -> dict[str, str]:
-        """The job as squeue shows it now (not cached: about to act on it)."""
+    async def ask_about_job(self, cluster: Cluster, job_id: str, argv: list[str]) -> str:
+        """The output of a Slurm command about one job (squeue, scontrol), uncached; 404 for
+        a job Slurm does not know, 503 when it does not answer."""
         app = self.jobs_app
-        check_job_id(job_id)
         commands = app.slurm_commands(cluster)
         try:
-            text = await run(commands.squeue_job(job_id), commands.env(), app.command_timeout)
+            return await run(argv, commands.env(), app.command_timeout)
         except SchedulerUnavailable as e:
             if "Invalid job id" in str(e):
                 raise ComposerError(f"No job {job_id} on {cluster.title}", 404) from None
@@ -96,7 +96,13 @@ class JobsAPIBase(JobsMixin, PortalAPIHandler):
                 f"The scheduler of {cluster.title} does not answer: {e}", 503
             ) from None
         except OSError as e:
-            raise ComposerError(f"Cannot run squeue: {e.strerror or e}", 503) from None
+            raise ComposerError(f"Cannot run {argv[0]}: {e.strerror or e}", 503) from None
+
+    async def squeue_one(self, cluster: Cluster, job_id: str) -> dict[str, str]:
+        """The job as squeue shows it now (not cached: about to act on it)."""
+        check_job_id(job_id)
+        argv = self.jobs_app.slurm_commands(cluster).squeue_job(job_id)
+        text = await self.ask_about_job(cluster, job_id, argv)
         job = parse_squeue_fields(text).get(job_id)
         if job is None:
             raise ComposerError(f"No job {job_id} on {cluster.title}", 404)
@@ -199,16 +205,8 @@ class JobDetailsHandler(JobsAPIBase):
         app = self.jobs_app
         cluster = self.known_cluster(cluster_id)
         check_job_id(job_id)
-        commands = app.slurm_commands(cluster)
-        try:
-            text = await run(commands.scontrol_job(job_id), commands.env(), app.command_timeout)
-        except SchedulerUnavailable as e:
-            if "Invalid job id" in str(e):
-                raise ComposerError(f"No job {job_id} on {cluster.title}", 404) from None
-            raise ComposerError(
-                f"The scheduler of {cluster.title} does not answer: {e}", 503
-            ) from None
-        fields = parse_scontrol_job(text)
+        argv = app.slurm_commands(cluster).scontrol_job(job_id)
+        fields = parse_scontrol_job(await self.ask_about_job(cluster, job_id, argv))
         if not fields:
             raise ComposerError(f"No job {job_id} on {cluster.title}", 404)
         owner = fields.get("UserId", "").split("(", 1)[0]
