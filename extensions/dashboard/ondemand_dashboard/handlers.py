@@ -30,7 +30,7 @@ AUTH_RESOURCE = "ondemand_dashboard"
 def html_safe_json(value: Any) -> str:
     """JSON that may be placed verbatim in HTML (a ``<script type="application/json">``
     element or an attribute): ``<``, ``>``, ``&`` and ``'`` are escaped as ``\\u00XX``, and
-    everything non-ASCII (lone surrogates of non-UTF-8 names too) as ``\\uXXXX``."""
+    everything non-ASCII (lone surrogates of non-UTF-8 names too) as a ``\\u`` escape."""
     return (
         json.dumps(value, ensure_ascii=True)
         .replace("<", "\\u003c")
