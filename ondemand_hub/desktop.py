@@ -1,5 +1,10 @@
 """Helpers a Desktop session's job runs on the compute node, as the user.
 
+``python -m ondemand_hub.desktop reap <id>``: end every process of the user whose environment
+holds ``ONDEMAND_DESKTOP_ID=<id>`` — what the desktop started, daemons too (Xfce starts
+ssh-agent and gpg-agent, which detach from the job and would outlive it where the scheduler
+tracks processes by parentage). The job script runs it when the desktop ends.
+
 ``python -m ondemand_hub.desktop thumbnails <png>``: every ``--interval`` seconds, a small
 screenshot of the session's X display (``$DISPLAY``) is written to ``<png>`` (atomically: a
 temporary file renamed over it), which the user's PUN shows on the session's card. It stops
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -64,6 +70,53 @@ def thumbnails(
     return 0
 
 
+MARKER = "ONDEMAND_DESKTOP_ID"
+
+
+def marked_processes(desktop_id: str, uid: int | None = None) -> list[int]:
+    """Live processes of ``uid`` (default: ours) whose environment has the desktop's marker;
+    never this process."""
+    uid = os.getuid() if uid is None else uid
+    marker = f"{MARKER}={desktop_id}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def reap(desktop_id: str, grace: float = 3.0) -> int:
+    """SIGTERM every process of the desktop, SIGKILL what is left after ``grace`` s; how many
+    there were."""
+    if not desktop_id:
+        raise ValueError("no desktop id")
+    pids = marked_processes(desktop_id)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while sig == signal.SIGTERM and time.monotonic() < deadline:
+            if not marked_processes(desktop_id):
+                return len(pids)
+            time.sleep(0.1)
+        pids = marked_processes(desktop_id)
+    return len(pids)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ondemand_hub.desktop")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,7 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     thumbs.add_argument("--display", default=os.environ.get("DISPLAY", ""))
     thumbs.add_argument("--interval", type=float, default=10.0)
     thumbs.add_argument("--tries", type=int, default=6, help="failures in a row before giving up")
+    reaper = commands.add_parser("reap", help="end every process of a desktop")
+    reaper.add_argument("desktop_id", help=f"the value of ${MARKER} in the desktop's processes")
     args = parser.parse_args(argv)
+    if args.command == "reap":
+        reap(args.desktop_id)
+        return 0
     if not args.display:
         parser.error("no display: set $DISPLAY or --display")
     time.sleep(min(args.interval, 3.0))  # let the desktop draw itself first

@@ -27,6 +27,8 @@ def desktop_hub(accounts):
         pytest.fail("TigerVNC is not installed (scripts/setup.sh installs it)")
     for name, password in PASSWORDS.items():
         ensure_account(name, password)
+    # an earlier run's session folder would hold an old thumbnail.png
+    shutil.rmtree(f"/home/{DORA}/ondemand/sessions/desk1", ignore_errors=True)
     try:
         with slurm_hub("desktop") as hub:
             yield hub
@@ -57,6 +59,32 @@ def processes_of(uid: int, comm: str) -> list[int]:
         if name == comm and real_uid == uid and "State:\tZ" not in status:
             pids.append(int(entry))
     return pids
+
+
+def boot_ticks_now() -> int:
+    """Now, in the unit of /proc/<pid>/stat's start time (clock ticks since boot)."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return int(uptime * os.sysconf("SC_CLK_TCK"))
+
+
+def left_behind(uid: int, since: int) -> list[str]:
+    """Commands of ``uid``'s live processes started since ``since``, but the PUN's."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            owner = os.stat(f"/proc/{entry}").st_uid
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if owner != uid or stat[0] == "Z" or int(stat[19]) < since:
+            continue
+        if "ondemand-pun-server" in cmd or cmd.startswith("nginx"):
+            continue
+        found.append(cmd.strip())
+    return found
 
 
 def tcp_listeners_of(pid: int) -> list[str]:
@@ -90,6 +118,7 @@ async def test_desktop_vnc_handshake_through_novnc_websocket_only_for_the_owner(
     s, reply = hub.login(DORA, PASSWORDS[DORA])
     assert reply.status_code == 302, hub.log_tail()
     token = api_token(hub, s, DORA, "test_desktop")
+    since = boot_ticks_now()
     r = requests.post(
         f"{hub.url}/hub/api/users/{DORA}/servers/desk1",
         json={"user_options": {"app": "desktop", "resolution": "1280x800"}},
@@ -142,3 +171,6 @@ async def test_desktop_vnc_handshake_through_novnc_websocket_only_for_the_owner(
     wait_for(lambda: job_id not in jobs("ondemand-desktop-desk1"), 20, "job cancelled", hub)
     wait_for(lambda: not processes_of(uid, "Xtigervnc"), 20, "Xtigervnc gone", hub)
     wait_for(lambda: not os.path.exists(private), 20, "private directory removed", hub)
+    # nothing the desktop started outlives it (Xfce's agents and D-Bus daemonize: a job's
+    # process tracking would miss them)
+    wait_for(lambda: not left_behind(uid, since), 20, "no process of the desktop left", hub)

@@ -3,7 +3,9 @@ files, and what a user types cannot leave the values it was validated as. (Jupyt
 files are in test_batch.py.) The thumbnail writer of the Desktop app is tested here too, without
 an X display (the integration test runs it on a real TigerVNC desktop)."""
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,31 @@ def test_thumbnails_command_needs_a_display(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         desktop.main(["thumbnails", "/tmp/x.png"])
     assert "no display" in capsys.readouterr().err
+
+
+def test_reap_ends_every_process_of_a_desktop_daemons_too():
+    """A detached daemon (setsid, its parent gone: what Xfce's agents do) carrying the
+    desktop's marker is found and ended; a process with another desktop's marker is not."""
+    import uuid
+
+    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def detached(desktop_id: str) -> None:
+        env = {**os.environ, desktop.MARKER: desktop_id}
+        subprocess.run(["sh", "-c", "setsid sleep 60 >/dev/null 2>&1 &"], env=env, check=True)
+
+    detached(mine)
+    detached(mine)
+    detached(other)
+    deadline = time.monotonic() + 5
+    while len(desktop.marked_processes(mine)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(desktop.marked_processes(mine)) == 2
+    try:
+        assert desktop.reap(mine) == 2
+        assert desktop.marked_processes(mine) == []
+        assert len(desktop.marked_processes(other)) == 1
+    finally:
+        desktop.reap(other)
+    with pytest.raises(ValueError):
+        desktop.reap("")

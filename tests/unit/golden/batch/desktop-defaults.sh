@@ -11,9 +11,17 @@ set -euo pipefail
 cd /home/alice/ondemand/sessions/desktop-2
 
 private=$(mktemp -d "${TMPDIR:-/tmp}/ondemand-desktop.XXXXXXXX")
+# Every process of the desktop carries this in its environment, daemons too (Xfce's ssh-agent
+# and gpg-agent detach from the job): at the end they are found and ended by it.
+desktop_id=$(cat /proc/sys/kernel/random/uuid)
 vnc_pid=""
 cleanup() {
+  echo "ondemand-hub: the desktop ends at $(date --iso-8601=seconds)"
   if [ -n "$vnc_pid" ]; then kill "$vnc_pid" 2>/dev/null || true; fi
+  /opt/ondemand-hub/venv/bin/python -m ondemand_hub.desktop reap "$desktop_id" || true
+  # Xfce's gpg-agent hides its environment from the reaper; stop it the way Xfce's own
+  # logout does (gpg starts an agent again when it needs one)
+  if command -v gpgconf >/dev/null 2>&1; then gpgconf --kill gpg-agent 2>/dev/null || true; fi
   rm -rf -- "$private"
 }
 trap cleanup EXIT
@@ -27,7 +35,9 @@ cat > "$private/xstartup" <<'XSTARTUP'
 #!/bin/sh
 "$ONDEMAND_PYTHON" -m ondemand_hub.desktop thumbnails "$ONDEMAND_SESSION_DIR/thumbnail.png" &
 cd "$HOME"
-exec dbus-launch --exit-with-session xfce4-session
+# Xfce would start an ssh-agent daemon that outlives the desktop (and hides its environment
+# from the reaper): this one is the desktop's parent and ends with it.
+exec ssh-agent dbus-launch --exit-with-session xfce4-session
 XSTARTUP
 chmod 0700 "$private/xstartup"
 
@@ -40,7 +50,7 @@ JSON
 export JUPYTER_CONFIG_PATH="$private${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 
 echo "ondemand-hub: starting desktop on $(hostname) at $(date --iso-8601=seconds)"
-vncserver -fg -rfbunixpath "$private/vnc.sock" -rfbunixmode 0600 -rfbport -1 -localhost yes \
+ONDEMAND_DESKTOP_ID="$desktop_id" vncserver -fg -rfbunixpath "$private/vnc.sock" -rfbunixmode 0600 -rfbport -1 -localhost yes \
   -SecurityTypes None -geometry 1680x1050 -xstartup "$private/xstartup" &
 vnc_pid=$!
 for _ in $(seq 300); do
