@@ -143,6 +143,12 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
         re.compile(r"queued in debug, (next|number \d+) in line"), timeout=30_000
     )
     expect(progress.locator("#progress-bar")).to_be_visible()
+    expect(progress.get_by_role("heading")).to_have_text(
+        re.compile(r"Your session jupyter-\d+ is starting")
+    )
+    expect(progress.get_by_role("link", name="follow it on My sessions")).to_have_attribute(
+        "href", f"/user/{USER}/sessions/"
+    )
     progress.screenshot(path=str(screenshots / "sessions-progress.png"))
     progress.close()
 
