@@ -119,10 +119,8 @@
 
   // ---- the JSON API ----
 
-  function xsrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
+  // the dashboard's portal.js (loaded by base.html before this file)
+  const xsrfToken = window.Ondemand.xsrfToken;
 
   class ApiError extends Error {
     constructor(status, message, data) {
