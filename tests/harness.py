@@ -4,10 +4,12 @@ Everything here needs root."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -284,3 +286,24 @@ def sign_in_with_form(page, hub: Hub, name: str, password: str) -> None:
         page.wait_for_url(dashboard, timeout=45_000)
     except PlaywrightTimeoutError as e:
         raise AssertionError(f"not on {dashboard} but {page.url}\n{hub.log_tail()}") from e
+
+
+async def terminal_output_until(ws, pattern: str, timeout: float = 20) -> str:
+    """A jupyter-server terminal's output over the websocket ``ws``, read until ``pattern`` (a
+    regex) appears in it; an AssertionError with what came when it does not in ``timeout`` s."""
+    seen = ""
+
+    async def read() -> str:
+        nonlocal seen
+        while not re.search(pattern, seen):
+            message = await ws.read_message()
+            assert message is not None, f"websocket closed; output so far: {seen!r}"
+            kind, *data = json.loads(message)
+            if kind == "stdout":
+                seen += data[0]
+        return seen
+
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{pattern!r} not in the output: {seen!r}") from None

@@ -9,7 +9,6 @@ import getpass
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,11 +17,9 @@ from conftest import dead_controller_cluster
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
-REPO = Path(__file__).resolve().parents[2]
-# the source tree's ondemand_jobs, not an installed copy (pytest.ini lists the other extensions)
-sys.path.insert(0, str(REPO / "extensions" / "jobs"))
+from ondemand_jobs.paths import BUNDLED_JOB_TEMPLATES_DIR
 
-from ondemand_jobs.paths import BUNDLED_JOB_TEMPLATES_DIR  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test Slurm\n  job:\n    adapter: slurm\n"
 ME = getpass.getuser()

@@ -9,17 +9,14 @@ import json
 import os
 import pwd
 import re
-import sys
 from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
-# The shell extension's source tree (pytest.ini lists the other extensions).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "extensions" / "shell"))
-
-from ondemand_shell.app import PUN_TERMINAL_DEFAULTS  # noqa: E402
-from ondemand_shell.terminals import (  # noqa: E402
+from harness import terminal_output_until
+from ondemand_shell.app import PUN_TERMINAL_DEFAULTS
+from ondemand_shell.terminals import (
     HostRefused,
     ReplayBuffer,
     allowed_hosts,
@@ -90,26 +87,6 @@ async def create(jp_fetch, **body) -> dict:
     )
     assert response.code == 201
     return json.loads(response.body)
-
-
-async def read_until(ws, pattern: str, timeout: float = 15) -> str:
-    """The terminal's output over ``ws`` until ``pattern`` (a regex) appears in it."""
-    seen = ""
-
-    async def read() -> str:
-        nonlocal seen
-        while not re.search(pattern, seen):
-            message = await ws.read_message()
-            assert message is not None, f"websocket closed; output so far: {seen!r}"
-            kind, *data = json.loads(message)
-            if kind == "stdout":
-                seen += data[0]
-        return seen
-
-    try:
-        return await asyncio.wait_for(read(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"{pattern!r} not in the output: {seen!r}") from None
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -234,7 +211,9 @@ async def test_ssh_terminal_runs_ssh_with_the_host_after_double_dash(
     model = await create(jp_fetch, host="LOGIN3.hpc.example.org")
     assert model["host"] == "login3.hpc.example.org"
     ws = await jp_ws_fetch("terminals", "websocket", model["name"])
-    assert "SSH-ARGV:-- login3.hpc.example.org" in await read_until(ws, r"SSH-ARGV:.*\r\n")
+    assert "SSH-ARGV:-- login3.hpc.example.org" in await terminal_output_until(
+        ws, r"SSH-ARGV:.*\r\n", 15
+    )
     ws.close()
 
 
@@ -302,7 +281,7 @@ async def test_shell_starts_in_the_requested_folder(jp_fetch, jp_ws_fetch, manag
     assert (model["cwd"], model["message"], model["host"]) == (str(folder), None, None)
     ws = await jp_ws_fetch("terminals", "websocket", model["name"])
     await ws.write_message(json.dumps(["stdin", "echo PWD=$(pwd)\r"]))
-    assert f"PWD={folder}" in await read_until(ws, r"PWD=/[^\r\n]*\r\n")
+    assert f"PWD={folder}" in await terminal_output_until(ws, r"PWD=/[^\r\n]*\r\n", 15)
     ws.close()
     # the login shell of the account, as a login shell
     cmdline = Path(f"/proc/{manager.terminals[model['name']].ptyproc.pid}/cmdline").read_bytes()
@@ -327,7 +306,7 @@ async def test_reattaching_replays_output_and_the_process_keeps_running(
     model = await create(jp_fetch)
     first = await jp_ws_fetch("terminals", "websocket", model["name"])
     await first.write_message(json.dumps(["stdin", "echo marker-$((6*7)); sleep 300 &\r"]))
-    await read_until(first, r"marker-42")
+    await terminal_output_until(first, r"marker-42", 15)
     first.close()
     await asyncio.sleep(0.5)
     assert model["name"] in manager.terminals  # the websocket went, the terminal stays
@@ -335,9 +314,9 @@ async def test_reattaching_replays_output_and_the_process_keeps_running(
     second = await jp_ws_fetch("terminals", "websocket", model["name"])
     setup = json.loads(await second.read_message())
     assert setup == ["setup", {}]
-    assert "marker-42" in await read_until(second, r"marker-42")  # the replay
+    assert "marker-42" in await terminal_output_until(second, r"marker-42", 15)  # the replay
     await second.write_message(json.dumps(["stdin", "jobs; echo done-$((1+1))\r"]))
-    output = await read_until(second, r"done-2")
+    output = await terminal_output_until(second, r"done-2", 15)
     assert "sleep 300" in output  # the same shell, with its background job
     second.close()
 

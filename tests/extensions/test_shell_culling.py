@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "extensions" / "shell"))
 
 # jupyter_server_terminals' websocket handler authenticates in its own get() (test_shell.py)
 pytestmark = pytest.mark.filterwarnings("ignore:Extension endpoints without @allow_unauthenticated")

@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,9 +19,7 @@ from conftest import dead_controller_cluster
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
-REPO = Path(__file__).resolve().parents[2]
 # tests/extensions/pytest.ini's pythonpath predates this extension: import the source tree.
-sys.path.insert(0, str(REPO / "extensions" / "status"))
 
 SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test Slurm\n  job:\n    adapter: slurm\n"
 LOCAL_CLUSTER = "v2:\n  metadata:\n    title: Portal host\n  job:\n    adapter: local\n"

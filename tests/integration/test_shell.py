@@ -4,7 +4,6 @@ running programs, as the user's uid); another user or another site's page cannot
 
 from __future__ import annotations
 
-import asyncio
 import json
 import pwd
 import re
@@ -15,7 +14,7 @@ import pytest
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from harness import STAGE, ensure_account, proc_ids, run, running_hub
+from harness import STAGE, ensure_account, proc_ids, run, running_hub, terminal_output_until
 
 ACCOUNTS = {"odt-shea": "Shea-pw-6!", "odt-shaw": "Shaw-pw-7!"}
 
@@ -70,25 +69,6 @@ async def connect(hub, owner: str, session, name: str, origin: str | None = None
     return await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=20))
 
 
-async def read_until(ws, pattern: str, timeout: float = 20) -> str:
-    seen = ""
-
-    async def read() -> str:
-        nonlocal seen
-        while not re.search(pattern, seen):
-            message = await ws.read_message()
-            assert message is not None, f"websocket closed; output so far: {seen!r}"
-            kind, *data = json.loads(message)
-            if kind == "stdout":
-                seen += data[0]
-        return seen
-
-    try:
-        return await asyncio.wait_for(read(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"{pattern!r} not in the output: {seen!r}") from None
-
-
 async def type_line(ws, line: str) -> None:
     await ws.write_message(json.dumps(["stdin", line + "\r"]))
 
@@ -117,14 +97,16 @@ async def test_a_shell_survives_its_websocket_with_output_and_programs(
             "echo first-$((6*7)) in $(pwd) as $(id -un) hub-vars=$(env | grep -c ^JUPYTERHUB_); "
             "echo SHELL=$$",
         )
-        output = await read_until(first, r"SHELL=\d+")
+        output = await terminal_output_until(first, r"SHELL=\d+")
         assert f"first-42 in /tmp as {user} hub-vars=0" in output
         shell_pid = int(re.search(r"SHELL=(\d+)", output).group(1))
         await type_line(
             first,
             f"(i=0; while :; do i=$((i+1)); echo $i > {counter}; sleep 0.2; done) & echo LOOP=$!",
         )
-        loop_pid = int(re.search(r"LOOP=(\d+)", await read_until(first, r"LOOP=\d+")).group(1))
+        loop_pid = int(
+            re.search(r"LOOP=(\d+)", await terminal_output_until(first, r"LOOP=\d+")).group(1)
+        )
         first.close()
 
         # No page attached: the shell and its loop go on, as the user.
@@ -143,9 +125,9 @@ async def test_a_shell_survives_its_websocket_with_output_and_programs(
         # The page comes back: the same terminal, its earlier output replayed, the loop alive.
         second = await connect(hub, user, s, model["name"])
         assert json.loads(await second.read_message()) == ["setup", {}]
-        assert "first-42 in /tmp" in await read_until(second, r"first-42 in /tmp")
+        assert "first-42 in /tmp" in await terminal_output_until(second, r"first-42 in /tmp")
         await type_line(second, "jobs -l; echo JOBS-$((2*5))")
-        assert str(loop_pid) in await read_until(second, r"JOBS-10")
+        assert str(loop_pid) in await terminal_output_until(second, r"JOBS-10")
         await type_line(second, f"kill {loop_pid}")
         second.close()
     finally:

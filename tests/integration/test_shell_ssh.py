@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_shell import connect, create_terminal, read_until, type_line
+from test_shell import connect, create_terminal, type_line
 
-from harness import STAGE, ensure_account, free_port, run, running_hub
+from harness import STAGE, ensure_account, free_port, run, running_hub, terminal_output_until
 
 USER, PASSWORD = "odt-sshy", "Sshy-pw-14!"
 SHELL_CONFIG = Path("/etc/ondemand-hub/jupyter/jupyter_ondemand_shell_config.py")
@@ -97,9 +97,9 @@ async def test_ssh_to_a_login_host_runs_the_real_ssh_as_the_user(ssh_hub):
     try:
         # the remote side: a login shell over SSH (SSH_CONNECTION is set by sshd)
         await type_line(ws, 'echo "REMOTE user=$(id -un) via=${SSH_CONNECTION%% *}"')
-        output = await read_until(ws, r"REMOTE user=\S+ via=\S+", timeout=30)
+        output = await terminal_output_until(ws, r"REMOTE user=\S+ via=\S+", timeout=30)
         assert f"REMOTE user={USER} via=127.0.0.1" in output, output
         await type_line(ws, "exit")
-        await read_until(ws, r"Connection to localhost closed|logout", timeout=20)
+        await terminal_output_until(ws, r"Connection to localhost closed|logout", timeout=20)
     finally:
         ws.close()
