@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import dead_controller_cluster
+from conftest import SLURM_CLUSTER, dead_controller_cluster
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
@@ -21,7 +21,6 @@ from ondemand_jobs.paths import BUNDLED_JOB_TEMPLATES_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 
-SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test Slurm\n  job:\n    adapter: slurm\n"
 ME = getpass.getuser()
 
 

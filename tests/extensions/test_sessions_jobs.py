@@ -21,12 +21,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import dead_controller_cluster
+from conftest import SLURM_CLUSTER, dead_controller_cluster
 from jupyter_server.utils import url_path_join
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_DATA = REPO / "tests" / "unit" / "data" / "slurm"
-SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test Slurm\n  job:\n    adapter: slurm\n"
 LOCAL_CLUSTER = "v2:\n  metadata:\n    title: Portal host\n  job:\n    adapter: local\n"
 
 

@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import dead_controller_cluster
+from conftest import SLURM_CLUSTER, dead_controller_cluster
 from jupyter_server.utils import url_path_join
 from traitlets.config import Config
 
 # tests/extensions/pytest.ini's pythonpath predates this extension: import the source tree.
 
-SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test Slurm\n  job:\n    adapter: slurm\n"
 LOCAL_CLUSTER = "v2:\n  metadata:\n    title: Portal host\n  job:\n    adapter: local\n"
 ME = getpass.getuser()  # the Unix account the server runs as: the user quota files name
 
