@@ -16,6 +16,11 @@ setup-test:
 # of sessions (clusters.d/ondemand.yml, marked as ours). Without SLURM=1, sessions run on this
 # host (the built-in local cluster): a clusters.d/ondemand.yml that a SLURM=1 run wrote is removed;
 # any other cluster file is the site's and is left alone.
+#
+# `make run SUBDOMAIN_HOST=http://portal.localhost:8000`: one origin per user (the hub at
+# portal.localhost:8000, alice at alice.portal.localhost:8000), as production runs it
+# (docs/security.md). Without it every user shares one origin: the demo's documented limit.
+SUBDOMAIN_HOST ?=
 CLUSTERS_D := /etc/ondemand-hub/clusters.d
 MARK := \# written by make run SLURM=1
 run: setup
@@ -32,7 +37,7 @@ else
 	  rm -f $(CLUSTERS_D)/ondemand.yml && echo "removed $(CLUSTERS_D)/ondemand.yml (SLURM=1 to use Slurm)"; \
 	fi
 endif
-	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
+	ONDEMAND_HUB_SUBDOMAIN_HOST='$(SUBDOMAIN_HOST)' $(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
 lint: setup-test
 	$(VENV)/bin/ruff check .

@@ -3,12 +3,13 @@
 Admins copy it to /etc/jupyterhub/jupyterhub_config.py (or add the marked lines to their own).
 Site content (announcements, message of the day, stage.yml) lives in /etc/ondemand-hub/.
 Environment overrides used by the demo and the tests: ONDEMAND_HUB_PORT, ONDEMAND_HUB_STATE_DIR,
-ONDEMAND_HUB_STAGE_COMMAND and ONDEMAND_HUB_SUBMIT_PREFIX (JSON argv lists, e.g. the sudo forms
-below).
+ONDEMAND_HUB_SUBDOMAIN_HOST, ONDEMAND_HUB_STAGE_COMMAND and ONDEMAND_HUB_SUBMIT_PREFIX (JSON argv
+lists, e.g. the sudo forms below).
 """
 
 import json
 import os
+from urllib.parse import urlparse
 
 import ondemand_hub
 
@@ -54,7 +55,20 @@ if os.environ.get("ONDEMAND_HUB_SUBMIT_PREFIX"):
     c.SlurmSessionSpawner.submit_prefix = json.loads(os.environ["ONDEMAND_HUB_SUBMIT_PREFIX"])
 # ------------------------------------------------------------------------------------------------
 
-c.JupyterHub.bind_url = f"http://0.0.0.0:{os.environ.get('ONDEMAND_HUB_PORT', '8000')}"
+# --- one origin per user (production; docs/security.md, "One origin per user") ----------------
+# With subdomain_host every user's PUN and sessions are served from <user>.<portal host> and the
+# hub from the bare host, so a page one user controls (their own session server runs their own
+# code) cannot script another user's pages. It needs a wildcard DNS record and, for https, a
+# wildcard certificate. Without it (the demo) all users share one origin, and any user can take
+# over another's account with a link to a page of their own session; `ondemand-hub doctor`
+# warns about it. `make run SUBDOMAIN_HOST=http://portal.localhost:8000` tries it on one machine
+# (*.localhost resolves to this machine in browsers).
+subdomain_host = os.environ.get("ONDEMAND_HUB_SUBDOMAIN_HOST", "")
+if subdomain_host:
+    c.JupyterHub.subdomain_host = subdomain_host
+# the public port: ONDEMAND_HUB_PORT, else the subdomain host's, else 8000
+port = os.environ.get("ONDEMAND_HUB_PORT") or str(urlparse(subdomain_host).port or 8000)
+c.JupyterHub.bind_url = f"http://0.0.0.0:{port}"
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ.get("ONDEMAND_HUB_HUB_PORT", "8081"))
 c.JupyterHub.db_url = f"sqlite:///{state_dir}/jupyterhub.sqlite"

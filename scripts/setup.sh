@@ -12,7 +12,9 @@ APT_PACKAGES=(nginx sudo python3 python3-venv python3-dev nodejs npm libpam0g pa
 # the Desktop app's compute-node side (this machine is its own compute node): TigerVNC, Xfce
 APT_PACKAGES+=(tigervnc-standalone-server tigervnc-tools xfce4-session xfwm4 xfce4-panel
   xfdesktop4 xfce4-terminal dbus-x11 xfonts-base)
-[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-dejavu-core openssh-server)
+# libnss-myhostname: *.localhost resolves to this machine for every client (the per-user origin
+# tests' alice.portal.localhost; its postinst adds "myhostname" to /etc/nsswitch.conf)
+[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium fonts-dejavu-core openssh-server libnss-myhostname)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -24,6 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ] && ! grep -qE '^hosts:.*\bmyhostname\b' /etc/nsswitch.conf; then
+  sed -i -E 's/^(hosts:[[:space:]]+files)/\1 myhostname/' /etc/nsswitch.conf
 fi
 
 mkdir -p "$PREFIX/share"

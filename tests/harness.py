@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import requests
 
@@ -54,10 +55,20 @@ def stage(*args: str) -> dict:
 class Hub:
     """A JupyterHub process with our reference config, on free ports."""
 
-    def __init__(self, state_dir: Path, env: dict | None = None, user: str | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        env: dict | None = None,
+        user: str | None = None,
+        subdomains: bool = False,
+    ):
         self.state_dir = state_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # One origin per user: the hub at portal.localhost, each user at <user>.portal.localhost
+        # (libnss-myhostname resolves *.localhost to this machine; Chromium does it itself).
+        self.host = "portal.localhost" if subdomains else "127.0.0.1"
+        self.url = f"http://{self.host}:{self.port}"
+        self.subdomains = subdomains
         self.user = user
         self.log_path = state_dir / "hub.log"
         self.proc: subprocess.Popen | None = None
@@ -74,8 +85,13 @@ class Hub:
             "ONDEMAND_HUB_HUB_PORT": str(free_port()),
             "ONDEMAND_HUB_PROXY_API_PORT": str(free_port()),
             "ONDEMAND_HUB_REFERENCE_CONFIG": str(state_dir / "reference_config.py"),
+            **({"ONDEMAND_HUB_SUBDOMAIN_HOST": self.url} if subdomains else {}),
             **(env or {}),
         }
+
+    def user_url(self, name: str) -> str:
+        """Scheme, host and port that serve ``name``'s PUN and sessions."""
+        return f"http://{name}.{self.host}:{self.port}" if self.subdomains else self.url
 
     def start(self, timeout: float = 60) -> Hub:
         kwargs = {}
@@ -139,14 +155,14 @@ class Hub:
             timeout=30,
         )
         if reply.status_code == 302:  # the browser goes on to /hub/spawn, which starts the PUN
-            s.get(self.url + reply.headers["Location"], timeout=60)
+            s.get(urljoin(self.url, reply.headers["Location"]), timeout=60)
         return s, reply
 
     def open_dashboard(
         self, s: requests.Session, name: str, timeout: float = 45
     ) -> requests.Response:
         """Follow the browser's path to /user/<name>/dashboard until the PUN answers it."""
-        target = f"{self.url}/user/{name}/dashboard"
+        target = f"{self.user_url(name)}/user/{name}/dashboard"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = s.get(target, timeout=30)
@@ -281,7 +297,7 @@ def sign_in_with_form(page, hub: Hub, name: str, password: str) -> None:
     page.locator("#username_input").fill(name)
     page.locator("#password_input").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    dashboard = f"{hub.url}/user/{name}/dashboard"
+    dashboard = f"{hub.user_url(name)}/user/{name}/dashboard"
     try:
         page.wait_for_url(dashboard, timeout=45_000)
     except PlaywrightTimeoutError as e:
@@ -307,3 +323,54 @@ async def terminal_output_until(ws, pattern: str, timeout: float = 20) -> str:
         return await asyncio.wait_for(read(), timeout)
     except TimeoutError:
         raise AssertionError(f"{pattern!r} not in the output: {seen!r}") from None
+
+
+# --- VS Code -----------------------------------------------------------------------------------
+
+#: A NAMED FAKE of code-server: real code-server cannot be installed on these machines (4.100+
+#: needs Node 24, this one has Node 20; 4.99's install downloads ripgrep from GitHub). It takes
+#: code-server's arguments, listens on ``--socket`` and answers every request with what it was
+#: started with, so a test sees what our job script and proxy entry gave it.
+FAKE_CODE_SERVER_PATH = Path("/usr/local/bin/code-server")
+FAKE_CODE_SERVER = r"""#!/usr/bin/python3
+# FAKE code-server for the VS Code tests (harness.fake_code_server): not the real program.
+import http.server, json, os, socketserver, sys
+
+args = sys.argv[1:]
+sock = args[args.index("--socket") + 1]
+folder = args[-1]
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"fake": "code-server", "folder": folder, "uid": os.getuid(),
+                           "auth": args[args.index("--auth") + 1], "socket": sock,
+                           "path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def address_string(self):
+        return "unix"
+
+class Server(socketserver.UnixStreamServer):
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("unix", 0)
+
+Server(sock, Handler).serve_forever()
+"""
+
+
+@contextlib.contextmanager
+def fake_code_server():
+    """FAKE_CODE_SERVER as ``code-server`` on every account's PATH while the block runs."""
+    if FAKE_CODE_SERVER_PATH.exists():
+        raise RuntimeError(f"{FAKE_CODE_SERVER_PATH} exists: a real code-server? Not replacing it")
+    FAKE_CODE_SERVER_PATH.write_text(FAKE_CODE_SERVER)
+    FAKE_CODE_SERVER_PATH.chmod(0o755)
+    try:
+        yield FAKE_CODE_SERVER_PATH
+    finally:
+        FAKE_CODE_SERVER_PATH.unlink(missing_ok=True)

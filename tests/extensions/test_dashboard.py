@@ -83,6 +83,27 @@ async def test_navbar_links_only_to_existing_pages(jp_fetch, jp_base_url):
     ]
 
 
+@pytest.mark.parametrize(
+    ("host", "base", "expected"),
+    [
+        ("", "/", "/hub/spawn-pending/alice/jupyter-1"),
+        ("", "/portal/", "/portal/hub/spawn-pending/alice/jupyter-1"),
+        # one origin per user: the PUN is on alice.portal.example.org, the hub on the bare host
+        (
+            "https://portal.example.org",
+            "/",
+            "https://portal.example.org/hub/spawn-pending/alice/jupyter-1",
+        ),
+    ],
+)
+def test_hub_links_name_the_hub_host_with_one_origin_per_user(monkeypatch, host, base, expected):
+    from ondemand_dashboard.paths import hub_page_url
+
+    monkeypatch.setenv("JUPYTERHUB_HOST", host)
+    monkeypatch.setenv("JUPYTERHUB_BASE_URL", base)
+    assert hub_page_url("spawn-pending", "alice", "jupyter-1") == expected
+
+
 async def test_empty_dashboard_says_so(jp_fetch):
     html = page_text(await jp_fetch("dashboard"))
 

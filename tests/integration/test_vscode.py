@@ -3,7 +3,7 @@
 Real code-server cannot be installed on these machines (4.100+ needs Node 24, this one has
 Node 20; 4.99's install downloads ripgrep from GitHub, which is unreachable). What this test
 checks is ours: the job script, the jupyter-server-proxy entry it writes, the private Unix
-socket, hub OAuth in front, the folder argument. ``FAKE_CODE_SERVER`` below stands in for
+socket, hub OAuth in front, the folder argument. ``harness.FAKE_CODE_SERVER`` stands in for
 code-server: it takes code-server's arguments, listens on ``--socket`` and answers every request
 with what it was started with. It is on PATH only while this module runs."""
 
@@ -13,55 +13,28 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import api_token, ensure_account, run, server_model, slurm_hub, wait_for
+from harness import (
+    api_token,
+    ensure_account,
+    fake_code_server,
+    run,
+    server_model,
+    slurm_hub,
+    wait_for,
+)
 
 VERA, VIC = "odt-vera", "odt-vic"
 PASSWORDS = {VERA: "Vera-pw-12!", VIC: "Vic-pw-13!"}
-FAKE_PATH = Path("/usr/local/bin/code-server")
-FAKE_CODE_SERVER = r"""#!/usr/bin/python3
-# FAKE code-server for tests/integration/test_vscode.py: not the real program.
-import http.server, json, os, socketserver, sys
-
-args = sys.argv[1:]
-sock = args[args.index("--socket") + 1]
-folder = args[-1]
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"fake": "code-server", "folder": folder, "uid": os.getuid(),
-                           "auth": args[args.index("--auth") + 1], "socket": sock,
-                           "path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def address_string(self):
-        return "unix"
-
-class Server(socketserver.UnixStreamServer):
-    def get_request(self):
-        request, _ = super().get_request()
-        return request, ("unix", 0)
-
-Server(sock, Handler).serve_forever()
-"""
 
 
 @pytest.fixture(scope="module")
 def vscode_hub(accounts):
-    if FAKE_PATH.exists():
-        pytest.fail(f"{FAKE_PATH} exists: a real code-server? This test would replace it")
     for name, password in PASSWORDS.items():
         ensure_account(name, password)
-    FAKE_PATH.write_text(FAKE_CODE_SERVER)
-    FAKE_PATH.chmod(0o755)
     try:
-        with slurm_hub("vscode") as hub:
+        with fake_code_server(), slurm_hub("vscode") as hub:
             yield hub
     finally:
-        FAKE_PATH.unlink(missing_ok=True)
         run("scancel", "-u", VERA, check=False)
 
 

@@ -12,14 +12,13 @@ import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp, ExtensionAppJinjaMixin
-from jupyter_server.utils import url_path_join
 from traitlets import TraitError, Unicode, default, validate
 
 from ondemand_hub.site.announcements import Announcement, load_announcements
 from ondemand_hub.site.motd import load_motd
 
 from . import api, handlers
-from .paths import STATIC_DIR, TEMPLATES_DIR
+from .paths import STATIC_DIR, TEMPLATES_DIR, hub_page_url
 from .usersettings import (
     UserSettingsError,
     dismissed_ids,
@@ -95,9 +94,9 @@ class DashboardExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
         help="""URL of the "Log out" link in the navigation bar.
 
         Defaults to JupyterHub's logout page, ``{JUPYTERHUB_BASE_URL}hub/logout``
-        (``/hub/logout`` when the hub's base URL is ``/``), so logging out ends the hub
-        session and not only this server's; e.g. ``/oidc/logout`` behind a single sign-on
-        proxy.
+        (``/hub/logout`` when the hub's base URL is ``/``; on the hub's own host with one origin
+        per user), so logging out ends the hub session and not only this server's; e.g.
+        ``/oidc/logout`` behind a single sign-on proxy.
         """,
     ).tag(config=True)
 
@@ -107,7 +106,7 @@ class DashboardExtensionApp(ExtensionAppJinjaMixin, ExtensionApp):
 
     @default("logout_url")
     def _default_logout_url(self) -> str:
-        return url_path_join(os.environ.get("JUPYTERHUB_BASE_URL", "/"), "hub/logout")
+        return hub_page_url("logout")
 
     @validate("announcements_dir", "motd_path", "vendor_dir", "settings_path")
     def _validate_absolute_path(self, proposal: dict[str, Any]) -> str:

@@ -17,3 +17,17 @@ STATIC_URL_PREFIX = "static/ondemand_dashboard/"
 
 #: The extension's name: its config section's jupyter_server key and static URL namespace.
 EXTENSION_NAME = "ondemand_dashboard"
+
+
+def hub_page_url(*parts: str) -> str:
+    """URL of a page of the hub (``hub/logout``, ``hub/spawn-pending/...``) as a link on a
+    portal page: ``parts`` are joined below ``{JUPYTERHUB_BASE_URL}hub/``.
+
+    With one origin per user (``JupyterHub.subdomain_host``) the PUN is served from
+    ``<user>.<portal host>`` and the hub from the bare host, whose address JupyterHub gives the
+    PUN as ``JUPYTERHUB_HOST`` (empty on one shared origin, where a path is enough); the hub's
+    cookies belong to its own host, so a link must name it.
+    """
+    base = os.environ.get("JUPYTERHUB_BASE_URL") or "/"
+    path = "/".join(p.strip("/") for p in (base, "hub", *parts) if p.strip("/"))
+    return os.environ.get("JUPYTERHUB_HOST", "").rstrip("/") + "/" + path

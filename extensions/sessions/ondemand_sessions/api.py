@@ -27,6 +27,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ondemand_dashboard.api import PortalAPIHandler
+from ondemand_dashboard.paths import hub_page_url
 from ondemand_hub.site.apps import App, FormError, validate_options
 from ondemand_hub.site.clusters import Cluster
 
@@ -52,8 +53,7 @@ def hub_progress_url(user: str, name: str) -> str:
     """JupyterHub's page for a starting server: a progress bar fed by the session spawner's
     ``progress()`` (queued, its place in line and expected start, starting, up), which goes on
     to the session when it is ready."""
-    hub_base = os.environ.get("JUPYTERHUB_BASE_URL") or "/"
-    return url_path_join(hub_base, "hub/spawn-pending", quote(user, safe=""), quote(name, safe=""))
+    return hub_page_url("spawn-pending", quote(user, safe=""), quote(name, safe=""))
 
 
 def session_card(
