@@ -3,8 +3,8 @@
 Admins copy it to /etc/jupyterhub/jupyterhub_config.py (or add the marked lines to their own).
 Site content (announcements, message of the day, stage.yml) lives in /etc/ondemand-hub/.
 Environment overrides used by the demo and the tests: ONDEMAND_HUB_PORT, ONDEMAND_HUB_STATE_DIR,
-ONDEMAND_HUB_SUBDOMAIN_HOST, ONDEMAND_HUB_STAGE_COMMAND and ONDEMAND_HUB_SUBMIT_PREFIX (JSON argv
-lists, e.g. the sudo forms below).
+ONDEMAND_HUB_SUBDOMAIN_HOST and ONDEMAND_HUB_STAGE_COMMAND (a JSON argv list, e.g. the sudo form
+below).
 """
 
 import json
@@ -29,10 +29,11 @@ c.JupyterHub.template_paths = [ondemand_hub.TEMPLATES_DIR]  # login and spawn pa
 c.JupyterHub.template_vars = {
     "site_title": os.environ.get("ONDEMAND_HUB_SITE_TITLE", "ondemand-hub")
 }
-# The hub as an unprivileged service account: one sudo rule (docs/security.md), then
-# c.PUNSpawner.stage_command = ["sudo", "-n", "/opt/ondemand-hub/venv/bin/ondemand-stage"]
+# The hub as an unprivileged service account: one sudo rule (docs/security.md), then, for the
+# PUNs and the sessions alike (every action as a user goes through ondemand-stage):
+# c.StageClient.stage_command = ["sudo", "-n", "/opt/ondemand-hub/venv/bin/ondemand-stage"]
 if os.environ.get("ONDEMAND_HUB_STAGE_COMMAND"):
-    c.PUNSpawner.stage_command = json.loads(os.environ["ONDEMAND_HUB_STAGE_COMMAND"])
+    c.StageClient.stage_command = json.loads(os.environ["ONDEMAND_HUB_STAGE_COMMAND"])
 # ------------------------------------------------------------------------------------------------
 
 # --- interactive app sessions: named servers are Slurm jobs (SlurmSessionSpawner) --------------
@@ -48,11 +49,8 @@ c.JupyterHub.named_server_limit_per_user = 10
 c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", "shares!user", "read:users:name"]},
 ]
-# A hub running as a service account runs sbatch/scancel as the user through sudo rules
-# (docs/security.md):
-# c.SlurmSessionSpawner.submit_prefix = ["sudo", "-n", "-u", "{username}", "--"]
-if os.environ.get("ONDEMAND_HUB_SUBMIT_PREFIX"):
-    c.SlurmSessionSpawner.submit_prefix = json.loads(os.environ["ONDEMAND_HUB_SUBMIT_PREFIX"])
+# Sessions run sbatch, scancel and their other commands as the user through ondemand-stage
+# (`user run`, the same account checks as a PUN): c.StageClient.stage_command above.
 # ------------------------------------------------------------------------------------------------
 
 # --- one origin per user (production; docs/security.md, "One origin per user") ----------------

@@ -8,46 +8,20 @@ The PUN outlives the hub: ``poll`` asks the helper, so a restarted hub finds eve
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import pwd
-import sys
 
 from jupyterhub.spawner import Spawner, SpawnException
 from jupyterhub.utils import random_port
-from traitlets import Float, List, Unicode, default
+from traitlets import default
+
+from .stage import StageClient, StageCommandError
 
 _PASSED_ENV_PREFIX = "JUPYTERHUB_"
 
 
-class StageCommandError(Exception):
-    """ondemand-stage exited non-zero; the message is its one-line error."""
-
-
-class PUNSpawner(Spawner):
+class PUNSpawner(StageClient, Spawner):
     """Start, poll and stop a user's PUN (per-user nginx + jupyter-server) via ondemand-stage."""
-
-    stage_command = List(
-        Unicode(),
-        help="""The argv prefix that runs ondemand-stage as root.
-
-        Default: the ondemand-stage beside the hub's Python, run directly (the hub is root).
-        For a hub running as an unprivileged service account, use the one documented sudo rule:
-        ``['sudo', '-n', '/opt/ondemand-hub/venv/bin/ondemand-stage']``.
-        """,
-    ).tag(config=True)
-
-    @default("stage_command")
-    def _default_stage_command(self):
-        return [os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "ondemand-stage")]
-
-    stage_timeout = Float(
-        30.0,
-        help="""Seconds to wait for one ondemand-stage call before giving up.
-
-        Starting a PUN takes well under a second; the margin covers a loaded login node.
-        """,
-    ).tag(config=True)
 
     @default("server_token_scopes")
     def _default_server_token_scopes(self):
@@ -108,23 +82,7 @@ class PUNSpawner(Spawner):
 
     async def run_stage(self, *args: str, stdin: dict | None = None) -> dict:
         """Run ``ondemand-stage pun <args>``; return its JSON or raise StageCommandError."""
-        argv = [*self.stage_command, "pun", *args]
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        data = json.dumps(stdin).encode() if stdin is not None else b""
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(data), self.stage_timeout)
-        except TimeoutError:
-            proc.kill()
-            raise StageCommandError(f"ondemand-stage pun {args[0]} timed out") from None
-        if proc.returncode != 0:
-            message = err.decode(errors="replace").strip().splitlines()
-            raise StageCommandError(message[-1] if message else f"exit {proc.returncode}")
-        return json.loads(out)
+        return await self.call_stage(["pun", *args], stdin)
 
     def current_groups(self) -> list[int]:
         """The user's supplementary groups as the system knows them now."""

@@ -16,11 +16,15 @@ How a session runs:
 * ``user_options`` = ``{"app": id, "cluster": id (optional), <form fields>}``, validated by
   :func:`ondemand_hub.site.apps.validate_options` against the cluster's live partitions (one
   cached ``sinfo`` per cluster); anything refused is a 400 :class:`SpawnException` naming the field.
-* The session folder ``~/ondemand/sessions/<server name>`` is created and ``sbatch`` is run *as
-  the user* (``submit_prefix``: ``runuser`` for a root hub; ``sudo -n -u {username} --`` with a
-  sudo rule for a service-account hub). The script goes on stdin; the hub's ``JUPYTERHUB_*``
-  variables (the server token among them) reach the job only through sbatch's environment with
-  ``--export=<exactly those names>``: they are never written to a file.
+* First ondemand-stage is asked whether the hub may act as the user at all (``user check``: the
+  same account checks as for a PUN, so root, ``slurm``, ``munge``, disabled, locked and expired
+  accounts are refused before anything is made). Then the session folder
+  ``~/ondemand/sessions/<server name>`` is created and ``sbatch`` is run *as the user*, each
+  through ``ondemand-stage user run`` (the spawners' one ``stage_command``: directly for a root
+  hub, through the one sudo rule for a service-account hub). The script goes on stdin; the hub's
+  ``JUPYTERHUB_*`` variables (the server token among them) go to the helper on stdin and reach
+  the job only through sbatch's environment with ``--export=<exactly those names>``: they are
+  never written to a file or put on a command line.
 * The job id is written to the hub database as soon as sbatch returns.
 * Port: no report endpoint. The job's launcher (:mod:`ondemand_hub.launcher`, ``jupyter_cmd``)
   starts the server on a free port and, once it accepts connections, writes the port to
@@ -34,16 +38,18 @@ How a session runs:
 On a cluster with ``adapter: local`` (the built-in default when clusters.d holds none) the same
 app script runs as a process tree of the user on the portal host instead
 (:mod:`ondemand_hub.scheduler.local`, docs/local-cluster.md): started and stopped through the
-same ``submit_prefix``, job id ``local:<pid>:<start time>``, state read from ``/proc``, the
-server on 127.0.0.1 only. Everything else (state, port file, re-adoption, early failure) is the
-same code as for Slurm.
+same ``ondemand-stage user run``, job id ``local:<pid>:<start time>``, state read from
+``/proc``, the server on 127.0.0.1 only. Everything else (state, port file, re-adoption, early
+failure) is the same code as for Slurm.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import pwd
+import shutil
 import sys
 import time
 from typing import Any
@@ -69,6 +75,7 @@ from ..scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
 from ..site.apps import App, FormError, default_app_dirs, load_apps, validate_options
 from ..site.clusters import Cluster, default_clusters_dir, load_clusters
 from .pun import PUNSpawner
+from .stage import StageClient, StageCommandError
 
 _PASSED_ENV_PREFIX = "JUPYTERHUB_"
 #: Local jobs' states, read from /proc: one for the whole hub.
@@ -127,20 +134,8 @@ def _gone(status: JobStatus) -> bool:
     return not (status.is_pending or status.is_running)
 
 
-class SlurmSessionSpawner(Spawner):
+class SlurmSessionSpawner(StageClient, Spawner):
     """One interactive app session as a Slurm job (a JupyterHub named server)."""
-
-    submit_prefix = List(
-        Unicode(),
-        ["runuser", "-u", "{username}", "--"],
-        help="""argv prefix that runs a command as the session's user ({username} is replaced).
-
-        Used for ``install -d`` (the session folder), ``sbatch``, ``scancel`` and reading the
-        job's port file and log. The default suits a hub running as root. A hub running as a
-        service account uses sudo with a rule limited to those commands:
-        ``['sudo', '-n', '-u', '{username}', '--']``.
-        """,
-    ).tag(config=True)
 
     app_dirs = List(
         Unicode(),
@@ -398,8 +393,44 @@ class SlurmSessionSpawner(Spawner):
 
     # -- running commands as the user --------------------------------------------------------
 
-    def as_user(self, *argv: str) -> list[str]:
-        return [part.format(username=self.user.name) for part in self.submit_prefix] + list(argv)
+    async def check_account(self) -> None:
+        """Refuse, before anything is made, a user ondemand-stage will not act as (a system,
+        disabled, locked or expired account: a hub admin can create any hub user)."""
+        try:
+            await self.call_stage(["user", "check", "--user", self.user.name])
+        except StageCommandError as e:
+            self.log.warning("%s/%s: refused: %s", self.user.name, self.name, e)
+            raise SpawnException(
+                f"Sessions are refused for {self.user.name!r}: {e}",
+                reason="account_refused",
+                status_code=403,
+            ) from None
+
+    async def run_as_user(
+        self, argv: list[str], env: dict[str, str], timeout: float, stdin: bytes | None = None
+    ) -> str:
+        """Run ``argv`` as the session's user through ``ondemand-stage user run``; its stdout.
+        A program that fails raises SchedulerUnavailable with its last line of stderr, a
+        refusal of the helper StageCommandError. The program is given by its absolute path
+        (from the hub's PATH), and only ``JUPYTERHUB_*`` and ``SLURM_CONF`` of ``env`` go."""
+        program = argv[0]
+        if not os.path.isabs(program):
+            program = shutil.which(program, path=os.environ.get("PATH")) or program
+        seconds = max(1, math.ceil(timeout))
+        request = {
+            "env": {k: v for k, v in env.items() if k.startswith(_PASSED_ENV_PREFIX)}
+            | ({"SLURM_CONF": env["SLURM_CONF"]} if "SLURM_CONF" in env else {}),
+            "input": stdin.decode() if stdin else "",
+        }
+        args = ["user", "run", "--user", self.user.name, f"--timeout={seconds}", "--"]
+        done = await self.call_stage([*args, program, *argv[1:]], request, timeout=seconds + 10)
+        if done["returncode"] != 0:
+            lines = done["stderr"].strip().splitlines()
+            name = os.path.basename(program)
+            raise SchedulerUnavailable(
+                lines[-1] if lines else f"{name} exited {done['returncode']}"
+            )
+        return done["stdout"]
 
     def session_dir(self) -> str:
         home = pwd.getpwnam(self.user.name).pw_dir
@@ -407,14 +438,13 @@ class SlurmSessionSpawner(Spawner):
 
     async def read_as_user(self, path: str, tail: int | None = None) -> str:
         argv = ["tail", "-n", str(tail), "--", path] if tail else ["cat", "--", path]
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C.UTF-8"}
-        return await run_command(self.as_user(*argv), env, timeout=self.command_timeout)
+        return await self.run_as_user(argv, {}, timeout=self.command_timeout)
 
     async def read_port(self) -> int | None:
         try:
             text = await self.read_as_user(os.path.join(self.session_dir(), f"port.{self.job_id}"))
-        except SchedulerUnavailable:
-            return None  # not written yet
+        except (SchedulerUnavailable, StageCommandError):
+            return None  # not written yet (or not readable now: unknown, keep waiting)
         text = text.strip()
         if text.isdigit() and 1024 <= int(text) <= 65535:
             return int(text)
@@ -425,7 +455,7 @@ class SlurmSessionSpawner(Spawner):
         try:
             path = os.path.join(self.session_dir(), "output.log")
             return (await self.read_as_user(path, tail=self.log_lines)).strip()
-        except SchedulerUnavailable as e:
+        except (SchedulerUnavailable, StageCommandError) as e:
             return f"(no output.log: {e})"
 
     # -- the Spawner contract ----------------------------------------------------------------
@@ -441,12 +471,11 @@ class SlurmSessionSpawner(Spawner):
             jupyter_cmd=(self.python_command, *LAUNCHER, self.singleuser_command, ip),
         )
 
-    async def make_session_dir(self, path: str, env: dict[str, str]) -> None:
+    async def make_session_dir(self, path: str) -> None:
         try:
-            await run_command(
-                self.as_user("install", "-d", "-m", "0700", path), env, self.command_timeout
-            )
-        except SchedulerUnavailable as e:
+            argv = ["install", "-d", "-m", "0700", "--", path]
+            await self.run_as_user(argv, {}, self.command_timeout)
+        except (SchedulerUnavailable, StageCommandError) as e:
             raise SpawnException(
                 f"The session folder could not be made: {e}",
                 reason="submit_failed",
@@ -467,17 +496,17 @@ class SlurmSessionSpawner(Spawner):
             raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
         # Exactly the hub's variables reach the job, from sbatch's environment (not a file).
         argv = ["--export=" + ",".join(sorted(env)) if a == "--export=NONE" else a for a in argv]
-        base_env = commands.env()
-        await self.make_session_dir(context.session_dir, base_env)
+        await self.make_session_dir(context.session_dir)
         submitted_at = time.time()
         try:
-            out = await run_command(
-                self.as_user(*argv),
-                {**base_env, **env},
-                timeout=self.command_timeout,
-                stdin=script.encode(),
+            out = await self.run_as_user(
+                argv, {**commands.env(), **env}, self.command_timeout, stdin=script.encode()
             )
             return parse_sbatch(out)
+        except StageCommandError as e:
+            raise SpawnException(
+                f"The job could not be submitted: {e}", reason="submit_failed", status_code=503
+            ) from None
         except SchedulerUnavailable as e:
             # sbatch may have timed out or lost the controller's answer *after* the job was
             # accepted (OOD #3198): adopt that job rather than lose it or submit it twice.
@@ -514,13 +543,10 @@ class SlurmSessionSpawner(Spawner):
             stdin = local.make_start_input(script, env)
         except (BatchScriptError, local.LocalSessionError) as e:
             raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
-        base_env = {"PATH": os.environ.get("PATH", local.SESSION_PATH), "LANG": "C.UTF-8"}
-        await self.make_session_dir(context.session_dir, base_env)
+        await self.make_session_dir(context.session_dir)
         try:
-            out = await run_command(
-                self.as_user(*argv), base_env, timeout=self.command_timeout, stdin=stdin
-            )
-        except SchedulerUnavailable as e:
+            out = await self.run_as_user(argv, {}, self.command_timeout, stdin=stdin)
+        except (SchedulerUnavailable, StageCommandError) as e:
             raise SpawnException(
                 f"The app could not be started on the portal host: {e}",
                 reason="submit_failed",
@@ -573,6 +599,7 @@ class SlurmSessionSpawner(Spawner):
 
     async def start(self):
         app, cluster, values = await self.validated_options()
+        await self.check_account()
         self.phase, self.adapter = "submitting", cluster.adapter
         job_id = await self.submit(app, cluster, values)
         self.job_id, self.cluster_id = job_id, cluster.id
@@ -712,12 +739,10 @@ class SlurmSessionSpawner(Spawner):
         cluster = self._cluster_for_state()
         commands = self.commands(cluster)
         try:
-            await run_command(
-                self.as_user(*commands.scancel(self.job_id)),
-                commands.env(),
-                timeout=self.command_timeout,
+            await self.run_as_user(
+                commands.scancel(self.job_id), commands.env(), self.command_timeout
             )
-        except SchedulerUnavailable as e:
+        except (SchedulerUnavailable, StageCommandError) as e:
             self.log.warning("%s/%s: scancel %s: %s", self.user.name, self.name, self.job_id, e)
         if not now:
             cache = self.status_cache(cluster)
@@ -738,13 +763,10 @@ class SlurmSessionSpawner(Spawner):
         """End a local session's whole process tree, as the user: TERM to the supervisor and its
         process group, KILL after ``local_grace`` (the command waits for that itself)."""
         argv = local.make_stop_argv(self.python_command, self.job_id, self.local_grace)
-        env = {"PATH": os.environ.get("PATH", local.SESSION_PATH), "LANG": "C.UTF-8"}
         try:
-            out = await run_command(
-                self.as_user(*argv), env, timeout=self.local_grace + self.command_timeout
-            )
+            out = await self.run_as_user(argv, {}, self.local_grace + self.command_timeout)
             self.log.info("%s/%s: %s %s", self.user.name, self.name, self.job_id, out.strip())
-        except SchedulerUnavailable as e:
+        except (SchedulerUnavailable, StageCommandError) as e:
             self.log.warning("%s/%s: stop %s: %s", self.user.name, self.name, self.job_id, e)
 
     async def progress(self):

@@ -1,9 +1,12 @@
-"""Command line of ondemand-stage: ``ondemand-stage pun start|stop|status|show|list|clean``.
+"""Command line of ondemand-stage: ``ondemand-stage pun start|stop|status|show|list|clean`` and
+``ondemand-stage user run --user U -- PROGRAM ARGS...``.
 
 Run by root, or by the hub's service account through exactly one sudo rule. Every sub-command
 prints JSON on stdout. Errors are one line on stderr: exit status 1, or 2 for usage errors.
 ``pun start`` reads the JUPYTERHUB_* variables for the user's server as a JSON object on stdin,
-so tokens never appear in a process list.
+and ``user run`` its variables and the command's input, so tokens never appear in a process list.
+``user run`` prints the command's exit code and output (``{"returncode", "stdout", "stderr"}``):
+exit status 0 means the command ran, whatever its own exit code (stage/user_run.py).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import pwd
 import sys
 import time
 
-from . import pun
+from . import pun, user_run
 from .config import STAGE_CONFIG_PATH, StageConfig, load_config
 from .errors import StageError, UsageError
+from .user import validate_user
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +54,24 @@ def make_parser() -> argparse.ArgumentParser:
     clean.add_argument(
         "--user", action="append", dest="users", help="only consider this user's PUN (repeatable)"
     )
+    add_user_group(groups)
     return parser
+
+
+def add_user_group(groups) -> None:
+    userp = groups.add_parser("user", help="commands as a portal user (sessions)")
+    cmds = userp.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    runp = cmds.add_parser(
+        "run",
+        help="run an allowed program as the user; env and input as JSON on stdin",
+        usage="ondemand-stage user run --user USER [--timeout S] -- PROGRAM [ARGS...]",
+    )
+    runp.add_argument("--user", required=True)
+    runp.add_argument("--timeout", type=int, default=60, help="seconds (default 60)")
+    runp.add_argument("argv", nargs="+", metavar="PROGRAM", help="absolute path, then arguments")
+    cmds.add_parser(
+        "check", help="may the hub act as this user? (refused: exit 1 saying why)"
+    ).add_argument("--user", required=True)
 
 
 def read_env_from_stdin() -> object:
@@ -65,7 +86,7 @@ def read_env_from_stdin() -> object:
         raise UsageError('stdin must be a JSON object like {"env": {...}}') from e
 
 
-AUDITED = ("start", "stop", "clean")
+AUDITED = ("start", "stop", "clean", "run")
 
 
 def caller() -> str:
@@ -83,10 +104,12 @@ def audit(config: StageConfig, args: argparse.Namespace, outcome: object) -> Non
     record = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "caller": caller(),
-        "command": args.command,
+        "command": args.command if args.group == "pun" else f"{args.group} {args.command}",
         "user": getattr(args, "user", None) or getattr(args, "users", None),
         "outcome": outcome,
     }
+    if getattr(args, "argv", None):
+        record["argv"] = args.argv
     try:
         os.makedirs(os.path.dirname(config.audit_log), mode=0o755, exist_ok=True)
         fd = os.open(
@@ -109,11 +132,27 @@ def run(args: argparse.Namespace) -> object:
     except StageError as e:
         audit(config, args, {"error": str(e)})
         raise
-    audit(config, args, result)
+    audit(config, args, {"returncode": result["returncode"]} if args.group == "user" else result)
     return result
 
 
+def run_as_user(args: argparse.Namespace, config: StageConfig) -> dict:
+    """``user run``: the account, the program and the timeout are checked before stdin is
+    read; the variables and input after. Nothing runs unless every check passes."""
+    user = validate_user(args.user, config)
+    argv = user_run.check_argv(args.argv, config)
+    timeout = user_run.check_timeout(args.timeout, config)
+    text = "" if sys.stdin is None else sys.stdin.read(user_run.MAX_REQUEST + 1)
+    env, stdin = user_run.parse_request(text, config)
+    return user_run.run(user, argv, env, stdin, timeout, config)
+
+
 def dispatch(args: argparse.Namespace, config: StageConfig) -> object:
+    if args.group == "user" and args.command == "check":
+        user = validate_user(args.user, config)
+        return {"user": user.name, "uid": user.uid, "home": user.home}
+    if args.group == "user":
+        return run_as_user(args, config)
     if args.command == "start":
         return pun.start(args.user, args.port, read_env_from_stdin(), config)
     if args.command == "list":

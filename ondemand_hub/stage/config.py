@@ -87,6 +87,25 @@ class StageConfig:
     tmp_root: str = "/var/tmp/ondemand-hub"
     #: Root-owned audit log: one JSON line per start, stop and clean (who asked, for whom, result).
     audit_log: str = "/var/log/ondemand-hub/stage.log"
+    #: `user run`: the only commands the hub may run as a portal user, each an argv prefix
+    #: written as words (docs/sessions.md). A cluster with its own Slurm bin_dir adds its
+    #: sbatch and scancel here.
+    user_programs: list = field(
+        default_factory=lambda: [
+            "/usr/bin/sbatch",
+            "/usr/bin/scancel",
+            "/usr/bin/install -d -m 0700 --",
+            "/usr/bin/cat --",
+            "/usr/bin/tail -n",
+            f"{os.path.abspath(sys.executable)} -I -m ondemand_hub.scheduler.local",
+        ]
+    )
+    #: `user run`: names of variables the hub may pass (a trailing * matches any ending).
+    user_env: list = field(default_factory=lambda: ["JUPYTERHUB_*", "SLURM_CONF"])
+    #: `user run`: the most seconds a command may take (the hub asks for less).
+    user_run_timeout: int = 300
+    #: `user run` becomes the user through runuser: a PAM session, so limits.conf applies.
+    runuser_bin: str = "/usr/sbin/runuser"
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(StageConfig)}

@@ -8,12 +8,14 @@ from ondemand_files.app import FilesExtensionApp
 from ondemand_hub.auth import LocalAccountMapper, OnDemandPAMAuthenticator
 from ondemand_hub.spawners.pun import PUNSpawner
 from ondemand_hub.spawners.session import SlurmSessionSpawner
+from ondemand_hub.spawners.stage import StageClient
 from ondemand_jobs.app import JobsExtensionApp
 from ondemand_sessions.app import SessionsExtensionApp
 from ondemand_shell.app import ShellExtensionApp
 from ondemand_status.app import StatusExtensionApp
 
 CLASSES = [
+    StageClient,
     PUNSpawner,
     SlurmSessionSpawner,
     LocalAccountMapper,
@@ -43,7 +45,7 @@ def test_every_configurable_trait_has_help(cls):
 
 def test_the_classes_do_define_configurable_traits():
     # guards the test above against silently checking nothing
-    assert {"stage_command", "stage_timeout"} <= set(own_config_traits(PUNSpawner))
+    assert {"stage_command", "stage_timeout"} <= set(own_config_traits(StageClient))
     assert {"user_map_match", "user_map_cmd", "min_uid"} <= set(
         own_config_traits(LocalAccountMapper)
     )

@@ -4,6 +4,7 @@ PortalSpawner dispatch by server name."""
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from ondemand_hub.scheduler.slurm import Partition
 from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
 from ondemand_hub.spawners.pun import PUNSpawner
 from ondemand_hub.spawners.session import PortalSpawner, SlurmSessionSpawner
+from ondemand_hub.spawners.stage import StageCommandError
 
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = [
@@ -165,11 +167,57 @@ async def test_a_missing_port_file_means_not_yet(clusters_dir):
     assert await spawner.read_port() is None
 
 
-def test_commands_run_as_the_user(clusters_dir):
+def recording_stage(spawner, answer=None, error=None):
+    """Stands in for ``call_stage`` (ondemand-stage itself is tested in test_stage_user_run.py
+    and, as root with real accounts, in the integration tests): records each call."""
+    calls = []
+
+    async def call_stage(args, stdin=None, timeout=None):
+        calls.append((list(args), stdin, timeout))
+        if error:
+            raise StageCommandError(error)
+        return answer or {"returncode": 0, "stdout": "", "stderr": ""}
+
+    spawner.call_stage = call_stage
+    return calls
+
+
+async def test_commands_run_as_the_user_through_ondemand_stage(clusters_dir):
     spawner = make_spawner(clusters_dir, {})
-    assert spawner.as_user("scancel", "5") == ["runuser", "-u", "odt-alice", "--", "scancel", "5"]
-    spawner.submit_prefix = ["sudo", "-n", "-u", "{username}", "--"]
-    assert spawner.as_user("sbatch")[:4] == ["sudo", "-n", "-u", "odt-alice"]
+    calls = recording_stage(spawner)
+    env = {"PATH": "/x", "SLURM_CONF": "/etc/slurm/c.conf", "JUPYTERHUB_API_TOKEN": "secret"}
+    await spawner.run_as_user(["cat", "--", "/f"], env, 29.5, stdin=b"script")
+    ((args, stdin, timeout),) = calls
+    assert args == ["user", "run", "--user", "odt-alice", "--timeout=30", "--"] + [
+        shutil.which("cat"),
+        "--",
+        "/f",
+    ]
+    # the token goes on stdin, never on the command line; PATH is the helper's own
+    assert stdin == {
+        "env": {"SLURM_CONF": "/etc/slurm/c.conf", "JUPYTERHUB_API_TOKEN": "secret"},
+        "input": "script",
+    }
+    assert timeout == 40  # the helper's own limit first
+
+
+async def test_a_failing_program_is_scheduler_unavailable_with_its_last_line(clusters_dir):
+    spawner = make_spawner(clusters_dir, {})
+    recording_stage(spawner, {"returncode": 1, "stdout": "", "stderr": "a\nsbatch: error: X\n"})
+    with pytest.raises(SchedulerUnavailable, match="^sbatch: error: X$"):
+        await spawner.run_as_user(["/usr/bin/sbatch"], {}, 30)
+
+
+async def test_a_refused_account_gets_a_clear_403_before_anything_is_made(clusters_dir):
+    spawner = make_spawner(clusters_dir, {"app": "jupyter"})
+    refusal = "user 'daemon' is a system account: it has uid 1, below min_uid 1000"
+    calls = recording_stage(spawner, error=refusal)
+    spawner.submit = lambda *a: pytest.fail("submitted for a refused account")
+    with pytest.raises(SpawnException) as info:
+        await spawner.start()
+    assert info.value.status_code == 403
+    assert info.value.log_message == f"Sessions are refused for 'odt-alice': {refusal}"
+    assert [args for args, _, _ in calls] == [["user", "check", "--user", "odt-alice"]]
 
 
 def test_batchspawner_port_handler_is_not_registered():
@@ -227,12 +275,12 @@ class FakeSlurmRunner:
         self.calls: list[list[str]] = []
 
     def count(self, command: str) -> int:
-        return sum(1 for argv in self.calls if command in argv)
+        return sum(1 for argv in self.calls if command in map(os.path.basename, argv))
 
     async def __call__(self, argv, env, timeout=30.0, stdin=None):
         argv = list(argv)
         self.calls.append(argv)
-        if "sbatch" in argv:
+        if argv[0].endswith("sbatch"):
             if self.sbatch_error:
                 raise SchedulerUnavailable(self.sbatch_error)
             return "101\n"
@@ -241,11 +289,28 @@ class FakeSlurmRunner:
         return ""  # install -d
 
 
+def stage_runs_with(spawner, runner):
+    """``call_stage`` answering ``user run`` with ``runner(argv, env, timeout, stdin)``, as
+    ondemand-stage would with the program's exit code and output."""
+
+    async def call_stage(args, stdin=None, timeout=None):
+        argv = args[args.index("--") + 1 :]
+        data = stdin["input"].encode() if stdin["input"] else None
+        try:
+            out = await runner(argv, stdin["env"], timeout=timeout, stdin=data)
+        except SchedulerUnavailable as e:
+            return {"returncode": 1, "stdout": "", "stderr": str(e)}
+        return {"returncode": 0, "stdout": out, "stderr": ""}
+
+    spawner.call_stage = call_stage
+
+
 def submitting_spawner(clusters_dir, monkeypatch, runner):
     from ondemand_hub.spawners import session
 
     monkeypatch.setattr(session, "run_command", runner)
     spawner = make_spawner(clusters_dir, {"app": "jupyter"})
+    stage_runs_with(spawner, runner)
     spawner.session_dir = lambda: "/home/odt-alice/ondemand/sessions/lab1"
     spawner.get_env = lambda: {
         "JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api",
@@ -378,6 +443,7 @@ def local_spawner(tmp_path, monkeypatch, runner, options=None):
 
     monkeypatch.setattr(session, "run_command", runner)
     spawner = make_spawner(tmp_path / "empty", options or {"app": "jupyter", "bc_num_hours": 2})
+    stage_runs_with(spawner, runner)
     spawner.session_dir = lambda: "/home/odt-alice/ondemand/sessions/lab1"
     spawner.python_command = "/venv/bin/python"
     spawner.get_env = lambda: {
@@ -394,12 +460,8 @@ async def test_a_local_session_starts_as_the_user_with_the_token_on_stdin(tmp_pa
     spawner = local_spawner(tmp_path, monkeypatch, runner)
     assert await submit(spawner) == "local:4242:910956"
     (mkdir, _, _), (argv, env, stdin) = runner.calls
-    assert mkdir[:5] == ["runuser", "-u", "odt-alice", "--", "install"]
+    assert mkdir == [shutil.which("install"), "-d", "-m", "0700", "--", spawner.session_dir()]
     assert argv == [
-        "runuser",
-        "-u",
-        "odt-alice",
-        "--",
         "/venv/bin/python",
         "-I",
         "-m",
@@ -457,8 +519,7 @@ async def test_a_local_session_is_stopped_as_the_user(tmp_path, monkeypatch):
     spawner.persist_state = lambda: None
     await spawner.stop()
     ((argv, _env, _stdin),) = runner.calls
-    assert argv[:4] == ["runuser", "-u", "odt-alice", "--"]
-    assert argv[4:] == [
+    assert argv == [
         "/venv/bin/python",
         "-I",
         "-m",

@@ -37,7 +37,7 @@ def test_ordinary_names_pass(name):
 
 
 def test_root_is_refused_for_its_uid():
-    with pytest.raises(InvalidUserError, match=r"user 'root' has uid 0, below min_uid 1000"):
+    with pytest.raises(InvalidUserError, match=r"user 'root' is a system account: it has uid 0, below min_uid 1000"):
         validate_user("root", CONFIG)
 
 
@@ -55,7 +55,7 @@ def test_unknown_user_is_refused():
 def test_disabled_shell_is_refused():
     entry = next(e for e in pwd.getpwall() if e.pw_shell in CONFIG.disabled_shells)
     config = StageConfig(min_uid=0)
-    with pytest.raises(InvalidUserError, match="has a disabled login shell"):
+    with pytest.raises(InvalidUserError, match="is disabled: it has a disabled login shell"):
         validate_user(entry.pw_name, config)
 
 
