@@ -11,6 +11,9 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from traitlets.config.loader import PyFileConfigLoader
 
 from ondemand_hub.stage.config import STAGE_CONFIG_PATH, StageConfig, load_config
 from ondemand_hub.stage.errors import ConfigError
@@ -18,11 +21,16 @@ from ondemand_hub.stage.errors import ConfigError
 PREFIX = "/opt/ondemand-hub"
 
 
+HUB_CONFIG_PATH = "/etc/jupyterhub/jupyterhub_config.py"
+
+
 @dataclass(frozen=True)
 class Finding:
     ok: bool
     check: str
     detail: str
+    #: ok, but a risk an admin must know about (printed as WARN; does not fail the doctor)
+    warning: bool = False
 
 
 def check_world_runnable(path: str) -> Finding:
@@ -80,7 +88,52 @@ def check_vendor(vendor_dir: str, packages: list[str]) -> Finding:
     return Finding(True, "front-end libraries", ", ".join(packages))
 
 
-def doctor_checks() -> list[Callable[[], Finding]]:
+ORIGIN_CHECK = "one origin per user"
+
+
+def origin_finding(subdomain_host: str) -> Finding:
+    """What ``JupyterHub.subdomain_host`` means for users who do not trust each other."""
+    if not subdomain_host:
+        return Finding(
+            True,
+            ORIGIN_CHECK,
+            "no: every user's pages and sessions share one origin, so any user can take over "
+            "another's account with a link to a page of their own session; set "
+            "c.JupyterHub.subdomain_host (wildcard DNS + certificate, docs/security.md)",
+            warning=True,
+        )
+    parsed = urlparse(subdomain_host)
+    if parsed.scheme != "https":
+        return Finding(
+            True,
+            ORIGIN_CHECK,
+            f"users at <user>.{parsed.netloc}, but over {parsed.scheme}: cookies and tokens "
+            "travel in clear; use https with a wildcard certificate and "
+            "c.JupyterHub.cookie_host_prefix_enabled = True",
+            warning=True,
+        )
+    return Finding(True, ORIGIN_CHECK, f"users at <user>.{parsed.netloc}")
+
+
+def check_origins(hub_config: str) -> Finding:
+    """Read ``JupyterHub.subdomain_host`` from the hub's config file (it is executed, as
+    JupyterHub does)."""
+    if not os.path.exists(hub_config):
+        return Finding(
+            True,
+            ORIGIN_CHECK,
+            f"{hub_config} not found; pass --hub-config <your jupyterhub_config.py>",
+            warning=True,
+        )
+    loader = PyFileConfigLoader(os.path.basename(hub_config), os.path.dirname(hub_config))
+    try:
+        config = loader.load_config()
+    except Exception as e:  # a site's config file is Python: it may raise anything
+        return Finding(False, ORIGIN_CHECK, f"{hub_config}: cannot load: {e}")
+    return origin_finding(str(config.JupyterHub.get("subdomain_host", "")))
+
+
+def doctor_checks(hub_config: str = HUB_CONFIG_PATH) -> list[Callable[[], Finding]]:
     bindir = os.path.dirname(os.path.abspath(sys.executable))
     stage_bin = os.path.join(bindir, "ondemand-stage")
     return [
@@ -94,24 +147,33 @@ def doctor_checks() -> list[Callable[[], Finding]]:
             "run: make setup",
         ),
         lambda: check_vendor(StageConfig().vendor_dir, StageConfig().vendor_packages),
+        lambda: check_origins(hub_config),
     ]
 
 
-def doctor() -> int:
+def doctor(hub_config: str = HUB_CONFIG_PATH) -> int:
     failed = 0
-    for check in doctor_checks():
+    for check in doctor_checks(hub_config):
         finding = check()
         failed += not finding.ok
-        print(f"{'OK  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
+        label = "FAIL" if not finding.ok else "WARN" if finding.warning else "OK  "
+        print(f"{label} {finding.check}: {finding.detail}")
     return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ondemand-hub", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="check nginx, the helper, stage.yml, permissions")
-    parser.parse_args(argv)
-    return doctor()
+    doctor_parser = sub.add_parser(
+        "doctor", help="check nginx, the helper, stage.yml, permissions, per-user origins"
+    )
+    doctor_parser.add_argument(
+        "--hub-config",
+        default=HUB_CONFIG_PATH,
+        help=f"the hub's jupyterhub_config.py (default {HUB_CONFIG_PATH})",
+    )
+    args = parser.parse_args(argv)
+    return doctor(args.hub_config)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,16 @@ import tempfile
 from pathlib import Path
 
 from ondemand_hub.cli import (
+    Finding,
+    check_origins,
     check_root_owned,
     check_stage_config,
     check_vendor,
     check_world_runnable,
+    origin_finding,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_python_inside_a_private_home_is_flagged():
@@ -62,3 +67,34 @@ def test_missing_vendor_package_is_reported(tmp_path):
     (tmp_path / "bootstrap").mkdir()
     finding = check_vendor(str(tmp_path), ["bootstrap", "bootstrap-icons"])
     assert not finding.ok and "missing ['bootstrap-icons']" in finding.detail
+
+
+def test_one_shared_origin_is_a_warning_that_says_what_it_allows():
+    finding = origin_finding("")
+    assert finding.ok and finding.warning
+    assert "any user can take over another's account" in finding.detail
+    assert "c.JupyterHub.subdomain_host" in finding.detail
+
+
+def test_per_user_origins_over_http_warn_and_over_https_pass():
+    http = origin_finding("http://portal.localhost:8000")
+    assert http.ok and http.warning and "travel in clear" in http.detail
+    https = origin_finding("https://portal.example.org")
+    assert https == Finding(True, "one origin per user", "users at <user>.portal.example.org")
+
+
+def test_origins_are_read_from_the_reference_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("ONDEMAND_HUB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("ONDEMAND_HUB_SUBDOMAIN_HOST", raising=False)
+    assert check_origins(str(REPO / "jupyterhub_config.py")).warning
+    monkeypatch.setenv("ONDEMAND_HUB_SUBDOMAIN_HOST", "https://portal.example.org")
+    assert check_origins(str(REPO / "jupyterhub_config.py")) == Finding(
+        True, "one origin per user", "users at <user>.portal.example.org"
+    )
+
+
+def test_a_broken_hub_config_fails_the_check(tmp_path):
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text("c.JupyterHub.subdomain_host = undefined_name\n")
+    finding = check_origins(str(config))
+    assert not finding.ok and "cannot load" in finding.detail
