@@ -125,9 +125,11 @@ def list_contents_api(c: Client, relpath: str) -> int:
     return len(r.json()["content"])
 
 
-def curl_speed(url: str, cookie: str = "") -> float:
+def curl_speed(url: str, cookie: str = "", unix_socket: str = "") -> float:
     """Bytes per second of one GET, body discarded, as curl measures it."""
     argv = ["curl", "-sf", "-o", "/dev/null", "-w", "%{speed_download} %{size_download}", url]
+    if unix_socket:
+        argv += ["--unix-socket", unix_socket]
     if cookie:
         argv += ["-H", f"Cookie: {cookie}"]
     out = run(*argv).stdout.split()
@@ -263,17 +265,18 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         print("downloading ...", flush=True)
         plain_port, plain = start_plain_nginx(data, state)
         cookie = c.cookie_header()
-        pun_direct = f"http://127.0.0.1:{pun['port']}{c.prefix}files/fs{quote(big)}"
+        # the PUN's nginx listens on a Unix socket only (root may enter its directory)
+        pun_direct = f"http://localhost{c.prefix}files/fs{quote(big)}"
         targets = {
-            "dl_nginx": (f"http://127.0.0.1:{plain_port}/big.bin", ""),
-            "dl_ours_pun": (pun_direct, cookie),
-            "dl_ours_proxy": (c.fs_url(big), cookie),
-            "dl_jupyter_files": (c.url("files/bench-files/big.bin"), cookie),
+            "dl_nginx": (f"http://127.0.0.1:{plain_port}/big.bin", "", ""),
+            "dl_ours_pun": (pun_direct, cookie, pun["socket"]),
+            "dl_ours_proxy": (c.fs_url(big), cookie, ""),
+            "dl_jupyter_files": (c.url("files/bench-files/big.bin"), cookie, ""),
         }
         speeds: dict[str, list[float]] = {key: [] for key in targets}
         for _ in range(args.rounds):  # interleaved, so every side sees the same noise
-            for key, (url, cookie_header) in targets.items():
-                speeds[key].append(curl_speed(url, cookie_header))
+            for key, (url, cookie_header, unix_socket) in targets.items():
+                speeds[key].append(curl_speed(url, cookie_header, unix_socket))
         results.update({key: statistics.median(v) for key, v in speeds.items()})
 
         print("uploading ...", flush=True)

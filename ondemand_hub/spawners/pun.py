@@ -3,6 +3,9 @@
 The hub never starts user processes itself: it asks the privileged helper, directly when the hub
 runs as root (the embedded default) or through one sudo rule when it runs as a service account.
 The PUN outlives the hub: ``poll`` asks the helper, so a restarted hub finds every PUN again.
+
+The PUN has no TCP port: the proxy reaches its nginx on a Unix socket (``http+unix://`` URL),
+in a directory only the user and the proxy's group may enter.
 """
 
 from __future__ import annotations
@@ -10,14 +13,19 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+from urllib.parse import quote
 
 from jupyterhub.spawner import Spawner, SpawnException
-from jupyterhub.utils import random_port
 from traitlets import default
 
 from .stage import StageClient, StageCommandError
 
 _PASSED_ENV_PREFIX = "JUPYTERHUB_"
+
+
+def socket_url(path: str) -> str:
+    """The ``http+unix://`` URL of a Unix socket, as JupyterHub and the proxy read it."""
+    return "http+unix://" + quote(path, safe="")
 
 
 class PUNSpawner(StageClient, Spawner):
@@ -58,25 +66,43 @@ class PUNSpawner(StageClient, Spawner):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.pun_groups: list[int] = []
+        self.pun_socket: str | None = None
 
-    # -- state saved in the hub DB: a restarted hub knows which port and groups the PUN has --
+    @property
+    def server(self):
+        """JupyterHub's record of the PUN, told to connect to nginx's socket: the record
+        itself keeps only proto, host and port, and ``http+unix://<path>:80`` is no socket
+        path the proxy could use."""
+        server = Spawner.server.fget(self)
+        if server is not None and self.pun_socket:
+            url = socket_url(self.pun_socket)
+            if not server.connect_url.startswith(url + "/"):
+                server.connect_url = url
+        return server
+
+    @server.setter
+    def server(self, server):
+        Spawner.server.fset(self, server)
+
+    # -- state saved in the hub DB: a restarted hub knows which socket and groups the PUN has --
 
     def load_state(self, state):
         super().load_state(state)
         self.pun_groups = list(state.get("groups", []))
-        if state.get("port"):
-            self.port = int(state["port"])
+        # state saved before sockets has a "port" instead: poll then reports the PUN gone
+        self.pun_socket = state.get("socket")
 
     def get_state(self):
         state = super().get_state()
         if self.pun_groups:
             state["groups"] = self.pun_groups
-            state["port"] = self.port
+            state["socket"] = self.pun_socket
         return state
 
     def clear_state(self):
         super().clear_state()
         self.pun_groups = []
+        self.pun_socket = None
 
     # -- talking to ondemand-stage --
 
@@ -99,21 +125,17 @@ class PUNSpawner(StageClient, Spawner):
     # -- the Spawner contract --
 
     async def start(self):
-        if not self.port:
-            self.port = random_port()
         env = {k: v for k, v in self.get_env().items() if k.startswith(_PASSED_ENV_PREFIX)}
         try:
-            info = await self.run_stage(
-                "start", "--user", self.user.name, "--port", str(self.port), stdin={"env": env}
-            )
+            info = await self.run_stage("start", "--user", self.user.name, stdin={"env": env})
         except StageCommandError as e:
             self.log.warning("%s: PUN did not start: %s", self.user.name, e)
             raise SpawnException(
                 f"Your dashboard could not be started: {e}", reason="pun_start"
             ) from None
         self.pun_groups = list(info["groups"])
-        self.port = int(info["port"])
-        return (self.ip, self.port)
+        self.pun_socket = info["socket"]
+        return socket_url(self.pun_socket)
 
     async def poll(self):
         """None while the PUN runs; 0 once it is gone (stopped, cleaned or crashed)."""
@@ -123,7 +145,7 @@ class PUNSpawner(StageClient, Spawner):
             # A helper that cannot answer is not proof the PUN died (batchspawner #315).
             self.log.warning("%s: PUN status unknown: %s", self.user.name, e)
             return None
-        if info["running"] and info.get("port") == self.port:
+        if info["running"] and self.pun_socket and info.get("socket") == self.pun_socket:
             return None
         return 0
 

@@ -36,7 +36,6 @@ def make_parser() -> argparse.ArgumentParser:
     cmds = punp.add_subparsers(dest="command", required=True, parser_class=_Parser)
     start = cmds.add_parser("start", help="start the user's PUN; JUPYTERHUB_* env as JSON on stdin")
     start.add_argument("--user", required=True)
-    start.add_argument("--port", required=True, type=int)
     for name, text in (
         ("stop", "stop the user's PUN"),
         ("status", "is it running, is it busy"),
@@ -154,7 +153,7 @@ def dispatch(args: argparse.Namespace, config: StageConfig) -> object:
     if args.group == "user":
         return run_as_user(args, config)
     if args.command == "start":
-        return pun.start(args.user, args.port, read_env_from_stdin(), config)
+        return pun.start(args.user, read_env_from_stdin(), config)
     if args.command == "list":
         return pun.list_puns(config)
     if args.command == "clean":

@@ -75,13 +75,23 @@ class StageConfig:
     )
     #: Python packages whose ``static/`` directory nginx serves at <prefix>static/<package>/.
     static_packages: list = field(default_factory=lambda: ["ondemand_dashboard", "ondemand_files"])
-    #: Largest request body nginx accepts (nginx size syntax; 0 = no limit).
-    client_max_body_size: str = "0"
+    #: Largest upload (a Files PUT or one resumable chunk) nginx accepts from the PUN's owner,
+    #: in nginx size syntax (``10g``, ``512m``); never unlimited. Larger: 413.
+    client_max_body_size: str = "10g"
+    #: Largest body of any other request (forms, JSON API calls, the editor's save), which
+    #: jupyter-server holds in memory: small and finite. Larger: 413.
+    max_request_body_size: str = "16m"
+    #: Group of the front proxy's account (configurable-http-proxy). Each PUN's run directory
+    #: (nginx's Unix socket) is owned by the user and this group, mode 0710: only the user and
+    #: the proxy can reach the PUN. ``root`` when the proxy runs as root (the embedded default).
+    proxy_group: str = "root"
     #: Root-owned directories: rendered nginx configs and PUN state.
     config_root: str = "/var/lib/ondemand-hub/stage/config"
     state_root: str = "/var/lib/ondemand-hub/stage/state"
-    #: Per-user directories: sockets and pid files (owned by the user, 0700), logs (a root-owned
-    #: directory holding files owned by the user) and nginx temp files (owned by the user, 0700).
+    #: Root-owned trees (made at install, checked at every start: root's, not writable by
+    #: others, no symlink at any level). Per user inside them: the run directory (nginx's and
+    #: jupyter-server's sockets, pid file; the user's, group proxy_group, 0710), logs (a
+    #: root-owned directory of files owned by the user), nginx temp files (the user's, 0700).
     run_root: str = "/run/ondemand-hub"
     log_root: str = "/var/log/ondemand-hub"
     tmp_root: str = "/var/tmp/ondemand-hub"

@@ -23,10 +23,12 @@ from .user import PunUser
 def ensure_dir(path: str, uid: int, gid: int, mode: int) -> None:
     """Create ``path`` if missing, then make it a real directory owned by uid:gid with ``mode``.
 
-    A symlink or a non-directory in its place is an error: another user may have planted it.
+    Its parent must be a checked root-owned directory (:func:`ensure_root_dir`). A symlink, a
+    non-directory, or a directory of another account in its place is an error: another user
+    may have planted it. The owner and mode are set through the opened descriptor.
     """
     try:
-        os.mkdir(path, mode)
+        os.mkdir(path, 0o700)
     except FileExistsError:
         pass
     try:
@@ -34,10 +36,55 @@ def ensure_dir(path: str, uid: int, gid: int, mode: int) -> None:
     except OSError as e:
         raise PunError(f"{path} is not a usable directory: {e.strerror}") from e
     try:
+        owner = os.fstat(fd).st_uid
+        if owner not in (0, uid):
+            raise PunError(f"{path} belongs to uid {owner}, not {uid}: refusing to use it")
         os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)
     finally:
         os.close(fd)
+
+
+def _unsafe_level(st: os.stat_result, last: bool) -> str | None:
+    """Why a level of a root tree cannot be trusted, or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if st.st_uid != 0:
+        return f"belongs to uid {st.st_uid}, not root"
+    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    # a sticky parent such as /var/tmp is fine: nobody can move root's entries in it
+    if writable and (last or not st.st_mode & stat.S_ISVTX):
+        return f"is writable by others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def ensure_root_dir(path: str, mode: int = 0o755) -> None:
+    """Check every level of the absolute ``path`` from / down: a real directory (not a
+    symlink), owned by root, not writable by group or others (a sticky parent excepted).
+    Missing levels are made (root's, 0755; the last one ``mode``). Refuses otherwise, naming
+    the level: another user may have made it first."""
+    if not os.path.isabs(path):
+        raise PunError(f"{path}: a root directory must be an absolute path")
+    current = "/"
+    levels = [p for p in os.path.normpath(path).split("/") if p]
+    for i, name in enumerate(["", *levels]):
+        current = os.path.join(current, name)
+        last = i == len(levels)
+        if name:
+            try:
+                os.mkdir(current, mode if last else 0o755)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                raise PunError(f"cannot create {current}: {e.strerror}") from e
+        problem = _unsafe_level(os.lstat(current), last)
+        if problem:
+            raise PunError(
+                f"refusing to use {current}: it {problem}; it must be a root-owned directory "
+                "that only root can write (made at install: scripts/setup.sh)"
+            )
 
 
 def write_atomic(path: str, text: str, mode: int) -> None:

@@ -1,18 +1,22 @@
 """The sub-commands of ``ondemand-stage pun``, each a named sequence of steps.
 
-A PUN is two processes running as the user: nginx (listening on 127.0.0.1:<port>, serving
-static files itself and proxying everything else) and jupyter-server with the portal's
-extensions (listening on a Unix socket in a 0700 directory owned by the user). Their pids and
-start times live in a root-owned state file, so a PUN survives a hub restart and is found again.
+A PUN is two processes running as the user: nginx (serving static files itself and proxying
+everything else) and jupyter-server with the portal's extensions. Neither listens on TCP: both
+have a Unix socket in the user's run directory, which only the user and the front proxy's group
+may enter (0710); jupyter-server's socket is the user's alone (0600). Their pids and start
+times live in a root-owned state file, so a PUN survives a hub restart and is found again.
 """
 
 from __future__ import annotations
 
+import grp
 import http.client
 import importlib.util
 import json
 import os
 import re
+import socket
+import stat
 import time
 
 from . import process
@@ -39,12 +43,6 @@ def check_env(env: object) -> dict[str, str]:
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             raise UsageError(f"env: {key}: control characters are not allowed")
     return dict(env)
-
-
-def check_port(port: object) -> int:
-    if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
-        raise UsageError(f"port must be an integer from 1024 to 65535, got {port!r}")
-    return port
 
 
 def static_dirs(config: StageConfig) -> dict[str, str]:
@@ -74,19 +72,60 @@ def is_running(state: dict | None) -> bool:
     return all(process.is_alive(state.get(k), state["uid"]) for k in ("nginx", "server"))
 
 
+def proxy_gid(config: StageConfig) -> int:
+    try:
+        return grp.getgrnam(config.proxy_group).gr_gid
+    except KeyError:
+        raise PunError(f"proxy_group {config.proxy_group!r} does not exist") from None
+
+
 def prepare_dirs(user: PunUser, paths: PunPaths, config: StageConfig) -> None:
-    """Root-owned parents; per-user run and tmp directories (0700); a root-owned log directory."""
+    """Checked root-owned trees; the user's run directory (0710, group proxy_group: only the
+    user and the proxy reach nginx's socket) and tmp directory (0700); a root-owned log
+    directory."""
     for root in (config.config_root, config.run_root, config.log_root, config.tmp_root):
-        os.makedirs(root, mode=0o755, exist_ok=True)
-    os.makedirs(config.state_root, mode=0o700, exist_ok=True)
-    process.ensure_dir(paths.run_dir, user.uid, user.gid, 0o700)
+        process.ensure_root_dir(root, 0o755)
+    process.ensure_root_dir(config.state_root, 0o700)
+    process.ensure_dir(paths.run_dir, user.uid, proxy_gid(config), 0o710)
     process.ensure_dir(paths.tmp_dir, user.uid, user.gid, 0o700)
     process.ensure_dir(paths.log_dir, 0, 0, 0o755)
+    remove_stale_socket(paths.run_dir, os.path.basename(paths.nginx_socket))
 
 
-def _answers(port: int, path: str) -> bool:
+def remove_stale_socket(directory: str, name: str) -> None:
+    """nginx cannot bind while a socket of a killed nginx is left; remove it (only a socket,
+    by name in the directory just checked, never following a link)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        if stat.S_ISSOCK(os.lstat(name, dir_fd=fd).st_mode):
+            os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP to nginx's Unix socket (the PUN has no TCP port)."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _answers(sock: str, path: str) -> bool:
     """True once nginx answers ``path`` with a status below 500 (502: the app is not up yet)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    conn = UnixHTTPConnection(sock, timeout=2)
     try:
         conn.request("GET", path)
         return conn.getresponse().status < 500
@@ -96,20 +135,20 @@ def _answers(port: int, path: str) -> bool:
         conn.close()
 
 
-def busy_requests(port: int) -> int:
+def busy_requests(sock: str) -> int:
     """Requests nginx is reading or writing right now (uploads, downloads, websockets), not
     counting idle keep-alive connections nor this status request itself."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn = UnixHTTPConnection(sock, timeout=5)
     try:
         conn.request("GET", STATUS_PATH)
         text = conn.getresponse().read().decode("ascii", "replace")
     except OSError as e:
-        raise PunError(f"cannot read the status of the PUN on port {port}: {e}") from e
+        raise PunError(f"cannot read the status of the PUN at {sock}: {e}") from e
     finally:
         conn.close()
     match = re.search(r"Reading: (\d+) Writing: (\d+)", text)
     if not match:
-        raise PunError(f"unexpected nginx status on port {port}")
+        raise PunError(f"unexpected nginx status at {sock}")
     return int(match.group(1)) + int(match.group(2)) - 1
 
 
@@ -131,7 +170,7 @@ def wait_ready(state: dict, paths: PunPaths, prefix: str, timeout: float) -> Non
         for key, log in (("nginx", "nginx-error.log"), ("server", "jupyter.log")):
             if not process.is_alive(state[key], state["uid"]):
                 raise PunError(f"{key} exited at start: {log_tail(paths, log)}")
-        if _answers(state["port"], prefix + "api"):
+        if _answers(state["socket"], prefix + "api"):
             return
         time.sleep(0.02)
     raise PunError(f"the PUN did not answer within {timeout} s")
@@ -166,14 +205,14 @@ def start_processes(
 
 
 def user_lock(name: str, config: StageConfig):
-    os.makedirs(config.state_root, mode=0o700, exist_ok=True)
+    process.ensure_root_dir(config.state_root, 0o700)
     return process.exclusive_lock(os.path.join(config.state_root, f".{name}.lock"))
 
 
-def start(name: str, port: object, env: object, config: StageConfig) -> dict:
-    """Start ``name``'s PUN on ``port`` (or report the one already running)."""
+def start(name: str, env: object, config: StageConfig) -> dict:
+    """Start ``name``'s PUN (or report the one already running)."""
     user = validate_user(name, config)
-    port, env = check_port(port), check_env(env)
+    env = check_env(env)
     prefix = make_pun_prefix(user.name, config)
     if env.get("JUPYTERHUB_SERVICE_PREFIX", prefix) != prefix:
         raise UsageError(f"JUPYTERHUB_SERVICE_PREFIX must be {prefix}")
@@ -181,23 +220,21 @@ def start(name: str, port: object, env: object, config: StageConfig) -> dict:
         paths = make_pun_paths(user.name, config)
         state = pun_state(user, paths)
         if is_running(state):
-            if state["groups"] == list(user.groups) and state["port"] == port:
+            # (a PUN started before sockets, with a TCP port, is replaced)
+            if state["groups"] == list(user.groups) and state.get("socket") == paths.nginx_socket:
                 return describe(user, paths, state)
             _stop_locked(user.name, config)
-        state = _start_locked(user, port, env, prefix, config)
+        state = _start_locked(user, env, prefix, config)
         return describe(user, paths, state)
 
 
-def _start_locked(
-    user: PunUser, port: int, env: dict[str, str], prefix: str, config: StageConfig
-) -> dict:
+def _start_locked(user: PunUser, env: dict[str, str], prefix: str, config: StageConfig) -> dict:
     """Render, check and start the PUN; return its state once it answers (stop it if not)."""
     paths = make_pun_paths(user.name, config)
     prepare_dirs(user, paths, config)
     conf = render_pun_config(
         user=user.name,
         uid=user.uid,
-        port=port,
         prefix=prefix,
         paths=paths,
         config=config,
@@ -223,7 +260,7 @@ def _start_locked(
         "uid": user.uid,
         "gid": user.gid,
         "groups": list(user.groups),
-        "port": port,
+        "socket": paths.nginx_socket,
         "server": server.to_json(),
         "nginx": nginx.to_json(),
         "started_at": time.time(),
@@ -259,15 +296,15 @@ def describe(user: PunUser | None, paths: PunPaths, state: dict | None) -> dict:
     }
     if state:
         info.update(
-            port=state["port"],
+            socket=state.get("socket"),
             groups=state["groups"],
             started_at=state["started_at"],
             pids={"nginx": state["nginx"]["pid"], "server": state["server"]["pid"]},
         )
     if running:
         try:
-            info["busy_requests"] = busy_requests(state["port"])
-        except PunError:
+            info["busy_requests"] = busy_requests(state["socket"])
+        except (PunError, KeyError):
             info["busy_requests"] = None  # nginx runs but does not answer: never "idle"
         info["idle_seconds"] = round(time.time() - last_activity(paths, state), 1)
         # a terminal's shell (and what runs in it) lives on without any open connection

@@ -16,6 +16,8 @@ TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templat
 # Every value that reaches the nginx config must be made of these characters: no whitespace,
 # quotes, braces or semicolons, so no value can end a directive and start another.
 _NGINX_SAFE = re.compile(r"[A-Za-z0-9_./:@+~-]+")
+# A finite, non-zero nginx size: 0 would mean "no limit".
+_NGINX_SIZE = re.compile(r"[1-9][0-9]{0,9}[kKmMgG]?")
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,9 @@ class PunPaths:
 
     config_file: str  # rendered nginx config (root-owned directory)
     state_file: str  # pids, port, groups (root-owned, 0600)
-    run_dir: str  # sockets and nginx pid (owned by the user, 0700)
-    app_socket: str  # jupyter-server's Unix socket
+    run_dir: str  # sockets and nginx pid (the user's, group proxy_group, 0710)
+    nginx_socket: str  # nginx's Unix socket: the proxy's target (nginx makes it 0666)
+    app_socket: str  # jupyter-server's Unix socket (0600: the user's only)
     log_dir: str  # root-owned directory of log files owned by the user
     tmp_dir: str  # nginx temp files (owned by the user, 0700)
 
@@ -37,6 +40,7 @@ def make_pun_paths(user: str, config: StageConfig) -> PunPaths:
         config_file=os.path.join(config.config_root, f"{user}.conf"),
         state_file=os.path.join(config.state_root, f"{user}.json"),
         run_dir=run_dir,
+        nginx_socket=os.path.join(run_dir, "nginx.sock"),
         app_socket=os.path.join(run_dir, "jupyter.sock"),
         log_dir=os.path.join(config.log_root, user),
         tmp_dir=os.path.join(config.tmp_root, user),
@@ -55,11 +59,16 @@ def _safe(name: str, value: object) -> str:
     return text
 
 
+def _size(name: str, value: str) -> str:
+    if not _NGINX_SIZE.fullmatch(value):
+        raise PunError(f"{name} must be a finite nginx size such as 512m or 10g, got {value!r}")
+    return value
+
+
 def render_pun_config(
     *,
     user: str,
     uid: int,
-    port: int,
     prefix: str,
     paths: PunPaths,
     config: StageConfig,
@@ -82,13 +91,14 @@ def render_pun_config(
     return env.get_template("pun.conf.j2").render(
         user=_safe("user", user),
         uid=int(uid),
-        port=int(port),
+        nginx_socket=_safe("nginx_socket", paths.nginx_socket),
         prefix=_safe("prefix", prefix),
         run_dir=_safe("run_dir", paths.run_dir),
         app_socket=_safe("app_socket", paths.app_socket),
         log_dir=_safe("log_dir", paths.log_dir),
         tmp_dir=_safe("tmp_dir", paths.tmp_dir),
         mime_types=_safe("mime_types", config.mime_types),
-        client_max_body_size=_safe("client_max_body_size", config.client_max_body_size),
+        client_max_body_size=_size("client_max_body_size", config.client_max_body_size),
+        max_request_body_size=_size("max_request_body_size", config.max_request_body_size),
         static_locations=static_locations,
     )

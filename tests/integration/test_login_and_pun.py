@@ -116,10 +116,11 @@ def test_clean_stops_an_idle_pun_and_leaves_a_busy_one(hub, accounts):
     for name in ("odt-alice", "odt-bob"):
         s, _ = hub.login(name)
         hub.open_dashboard(s, name)
-    bob_port = stage("status", "--user", "odt-bob")["port"]
+    bob_socket = stage("status", "--user", "odt-bob")["socket"]
     time.sleep(1.5)
     # bob is in the middle of a request (an upload still sending its body): busy
-    with socket.create_connection(("127.0.0.1", bob_port)) as busy:
+    with socket.socket(socket.AF_UNIX) as busy:
+        busy.connect(bob_socket)
         busy.sendall(
             b"PUT /user/odt-bob/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999\r\n\r\n"
         )
@@ -175,7 +176,7 @@ def test_stage_refuses_bad_input_with_one_line_and_exit_codes():
     done = run(STAGE, "pun", "frobnicate", check=False)
     assert done.returncode == 2 and done.stderr.startswith("ondemand-stage: ")
     done = subprocess.run(
-        [STAGE, "pun", "start", "--user", "odt-alice", "--port", "18555"],
+        [STAGE, "pun", "start", "--user", "odt-alice"],
         input='{"env": {"LD_PRELOAD": "/tmp/evil.so"}}',
         capture_output=True,
         text=True,

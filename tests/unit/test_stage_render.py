@@ -10,7 +10,7 @@ import pytest
 
 from ondemand_hub.stage.config import StageConfig
 from ondemand_hub.stage.errors import PunError, UsageError
-from ondemand_hub.stage.pun import check_env, check_port
+from ondemand_hub.stage.pun import check_env
 from ondemand_hub.stage.render import make_pun_paths, make_pun_prefix, render_pun_config
 
 GOLDEN = Path(__file__).parent / "golden" / "pun.conf"
@@ -25,7 +25,6 @@ def render(config=CONFIG, user="alice", static=STATIC):
     return render_pun_config(
         user=user,
         uid=1001,
-        port=18001,
         prefix=make_pun_prefix(user, config),
         paths=make_pun_paths(user, config),
         config=config,
@@ -42,6 +41,7 @@ def test_rendered_config_matches_golden_file():
 def test_paths_and_prefix():
     paths = make_pun_paths("alice", CONFIG)
     assert paths.app_socket == "/run/ondemand-hub/alice/jupyter.sock"
+    assert paths.nginx_socket == "/run/ondemand-hub/alice/nginx.sock"
     assert paths.config_file == "/var/lib/ondemand-hub/stage/config/alice.conf"
     assert paths.state_file == "/var/lib/ondemand-hub/stage/state/alice.json"
     assert make_pun_prefix("alice", replace(CONFIG, base_url="/portal/")) == "/portal/user/alice/"
@@ -73,9 +73,27 @@ def test_unsafe_directory_never_reaches_the_config(bad):
         render(static={"static/x": bad})
 
 
-def test_unsafe_config_value_is_refused():
-    with pytest.raises(PunError, match="refusing to write client_max_body_size"):
-        render(replace(CONFIG, client_max_body_size="0; include /etc/shadow"))
+@pytest.mark.parametrize("key", ["client_max_body_size", "max_request_body_size"])
+@pytest.mark.parametrize("bad", ["0", "0m", "", "10 g", "1g; include /etc/shadow", "-1", "1t"])
+def test_body_size_must_be_finite_and_plain(key, bad):
+    with pytest.raises(PunError, match=f"{key} must be a finite nginx size"):
+        render(replace(CONFIG, **{key: bad}))
+
+
+def test_nginx_listens_on_its_unix_socket_only():
+    conf = render()
+    listens = [line.split() for line in conf.splitlines() if line.strip().startswith("listen")]
+    assert listens == [["listen", "unix:/run/ondemand-hub/alice/nginx.sock;"]]
+
+
+def test_every_body_carrying_upload_request_is_checked_before_its_body_is_read():
+    conf = render()
+    for name in ("@pun_upload", "@pun_owner_only"):
+        block = conf.split(f"location {name} {{", 1)[1].split("}", 1)[0]
+        assert "auth_request /__pun_auth;" in block
+    auth = conf.split("location = /__pun_auth {", 1)[1].split("}", 1)[0]
+    assert "proxy_pass_request_body off;" in auth and "internal;" in auth
+    assert "proxy_pass http://pun_app/user/alice/api/me;" in auth
 
 
 def test_env_accepts_only_jupyterhub_variables():
@@ -97,9 +115,3 @@ def test_env_accepts_only_jupyterhub_variables():
 def test_env_refuses_everything_else(env, message):
     with pytest.raises(UsageError, match=message):
         check_env(env)
-
-
-@pytest.mark.parametrize("port", [0, 80, 1023, 65536, "8000", True, None])
-def test_port_out_of_range_is_refused(port):
-    with pytest.raises(UsageError, match="port must be an integer from 1024 to 65535"):
-        check_port(port)

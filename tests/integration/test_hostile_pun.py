@@ -1,0 +1,215 @@
+"""Attacks on another user's PUN by a hostile local user (odt-mallory, with a shell on the portal
+host) and by unauthenticated clients, performed for real against the victim's (odt-victim) PUN:
+real accounts, real hub, proxy, nginx and ondemand-stage."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from harness import STAGE, VENV_BIN, api_token, ensure_account, run, stage
+
+MALLORY, VICTIM = "odt-mallory", "odt-victim"
+PASSWORDS = {MALLORY: "Mallory-pw-7!", VICTIM: "Victim-pw-8!"}
+PYTHON = str(VENV_BIN / "python")
+#: How much of a hostile body a test sends at most, whatever the server does (bounded loop).
+SEND_AT_MOST = 96 * 2**20
+#: Free space may move this much while a test runs (logs, other processes), not more.
+DISK_SLACK = 16 * 2**20
+
+
+@pytest.fixture(scope="module")
+def pair():
+    for name, password in PASSWORDS.items():
+        ensure_account(name, password)
+    yield {name: pwd.getpwnam(name) for name in PASSWORDS}
+    for name in PASSWORDS:
+        run(STAGE, "pun", "stop", "--user", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def victim(hub, pair):
+    s, reply = hub.login(VICTIM, PASSWORDS[VICTIM])
+    assert reply.status_code == 302, reply.text[-300:]
+    hub.open_dashboard(s, VICTIM)
+    return s
+
+
+@pytest.fixture(scope="module")
+def mallory(hub, pair):
+    s, reply = hub.login(MALLORY, PASSWORDS[MALLORY])
+    assert reply.status_code == 302, reply.text[-300:]
+    hub.open_dashboard(s, MALLORY)
+    return s
+
+
+def as_user(name: str, code: str, *args: str, **kw) -> subprocess.CompletedProcess:
+    """Run Python ``code`` as the account ``name`` (its uid, gid and groups), like its shell."""
+    entry = pwd.getpwnam(name)
+    return subprocess.run(
+        [PYTHON, "-c", code, *args],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=os.getgrouplist(name, entry.pw_gid),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        **kw,
+    )
+
+
+def pun_pids(info: dict) -> list[int]:
+    """nginx's master and workers and the jupyter-server of a PUN."""
+    pids = [info["pids"]["nginx"], info["pids"]["server"]]
+    for pid in list(pids):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                if stat.rsplit(")", 1)[1].split()[1] == str(pid):
+                    pids.append(int(entry))
+    return pids
+
+
+def socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def tcp_listen_inodes() -> set[int]:
+    """Inodes of every listening TCP socket of the host (IPv4 and IPv6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # TCP_LISTEN
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def cookie_header(session: requests.Session) -> str:
+    return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+
+
+def xsrf(session: requests.Session, user: str) -> str:
+    return next(c.value for c in session.cookies if c.name == "_xsrf" and user in c.path)
+
+
+def hostile_put(hub, path: str, headers: dict[str, str], length: int) -> tuple[int | None, int]:
+    """PUT a body of ``length`` bytes through the proxy, streamed from memory and bounded:
+    stop sending as soon as the server answers (or at SEND_AT_MOST). Returns the status the
+    server answered (None: no answer while we sent) and how many body bytes were sent."""
+    port = int(hub.url.rsplit(":", 1)[1])
+    head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {length}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    piece = b"\0" * 2**18
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        while sent < min(length, SEND_AT_MOST):
+            readable, writable, _ = select.select([sock], [sock], [], 10)
+            if readable or not writable:
+                break
+            try:
+                sent += sock.send(piece)
+            except OSError:  # the server closed: it has answered (or gave up on us)
+                break
+        try:
+            answer = sock.recv(4096).decode("latin-1")
+        except OSError:
+            answer = ""
+    status = int(answer.split()[1]) if answer.startswith("HTTP/1.1 ") else None
+    return status, sent
+
+
+def free_bytes(path: str) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+# -- finding 3: the PUN listens on no TCP port; its socket is the user's and the proxy's --------
+
+
+def test_the_pun_has_no_tcp_port_and_only_its_owner_and_the_proxy_reach_its_socket(
+    hub, pair, victim
+):
+    info = stage("status", "--user", VICTIM)
+    listening = tcp_listen_inodes()
+    for pid in pun_pids(info):
+        assert not socket_inodes(pid) & listening, f"PUN process {pid} listens on TCP"
+    sock = Path(info["socket"])
+    directory = sock.parent.stat()
+    assert (directory.st_uid, directory.st_gid) == (pair[VICTIM].pw_uid, 0)  # proxy_group root
+    assert directory.st_mode & 0o777 == 0o710
+    assert (sock.parent / "jupyter.sock").stat().st_mode & 0o777 == 0o600
+    # mallory, with a shell on the same host, cannot even connect to the victim's nginx
+    probe = "import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"
+    done = as_user(MALLORY, probe, str(sock))
+    assert done.returncode == 1 and "PermissionError" in done.stderr, done.stderr
+    # the owner still gets the dashboard through the proxy
+    assert hub.open_dashboard(victim, VICTIM).status_code == 200
+
+
+# -- finding 2: no body is read before the request is the owner's --------------------------------
+
+
+@pytest.mark.parametrize("who", ["anonymous", "mallory's cookies", "mallory's token"])
+def test_uploads_of_anyone_but_the_owner_are_refused_before_the_body_is_read(
+    hub, pair, victim, mallory, who
+):
+    headers = {}
+    if who == "mallory's cookies":
+        headers = {"Cookie": cookie_header(mallory), "X-XSRFToken": xsrf(mallory, MALLORY)}
+    elif who == "mallory's token":
+        headers = api_token(hub, mallory, MALLORY)
+    tmp = f"/var/tmp/ondemand-hub/{VICTIM}"
+    target = f"{pair[VICTIM].pw_dir}/from-{who.split()[0]}.bin"
+    for path in (
+        f"/user/{VICTIM}/files/fs{quote(target)}",
+        f"/user/{VICTIM}/files/api/uploads/0123456789abcdef0123456789abcdef",
+    ):
+        before = free_bytes(tmp)
+        started = time.monotonic()
+        status, sent = hostile_put(hub, path, headers, 10**9)
+        elapsed = time.monotonic() - started
+        assert status in (401, 403), (path, status, sent)
+        assert elapsed < 5 and sent < SEND_AT_MOST, (path, elapsed, sent)
+        assert before - free_bytes(tmp) < DISK_SLACK
+    assert not os.path.exists(target)
+
+
+def test_the_owner_uploads_within_the_limit_and_gets_413_beyond_it(hub, pair, victim):
+    target = f"{pair[VICTIM].pw_dir}/owner-upload.bin"
+    url = f"{hub.url}/user/{VICTIM}/files/fs{quote(target)}"
+    body = os.urandom(2**20)
+    r = victim.put(url, data=body, headers={"X-XSRFToken": xsrf(victim, VICTIM)}, timeout=30)
+    assert r.status_code == 201, r.text
+    assert Path(target).read_bytes() == body
+    os.unlink(target)
+    headers = {"Cookie": cookie_header(victim), "X-XSRFToken": xsrf(victim, VICTIM)}
+    status, sent = hostile_put(hub, f"/user/{VICTIM}/files/fs{quote(target)}", headers, 11 * 2**30)
+    assert (status, sent < SEND_AT_MOST) == (413, True)
+    # any other request's body is held by jupyter-server in memory: a small limit
+    status, sent = hostile_put(hub, f"/user/{VICTIM}/api/contents/x", headers, 17 * 2**20)
+    assert (status, sent < 17 * 2**20) == (413, True)
