@@ -4,13 +4,11 @@ real accounts, real hub, proxy, nginx and ondemand-stage."""
 
 from __future__ import annotations
 
-import errno
 import os
 import pwd
 import select
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote

@@ -25,8 +25,24 @@ Defaults!/usr/bin/sbatch env_keep += "JUPYTERHUB_* SLURM_CONF"
 SUBMIT_PREFIX = '["sudo", "-n", "-u", "{username}", "--"]'
 
 
+STAGE_YML = Path("/etc/ondemand-hub/stage.yml")
+
+
 @pytest.fixture(scope="module")
-def service_hub(accounts, tmp_path_factory):
+def proxy_group_is_the_service_account():
+    """The proxy runs as the service account: stage.yml names its group, whose members (and
+    the user) may enter each PUN's socket directory, as docs/design.md tells admins."""
+    saved = STAGE_YML.read_text() if STAGE_YML.exists() else None
+    STAGE_YML.write_text((saved or "") + f"proxy_group: {SERVICE}\n")
+    yield
+    if saved is None:
+        STAGE_YML.unlink()
+    else:
+        STAGE_YML.write_text(saved)
+
+
+@pytest.fixture(scope="module")
+def service_hub(accounts, tmp_path_factory, proxy_group_is_the_service_account):
     if run("id", SERVICE, check=False).returncode != 0:
         run("useradd", "-r", "-M", "-s", "/usr/sbin/nologin", "-G", "shadow", SERVICE)
     SUDOERS.write_text(RULE)
