@@ -400,6 +400,12 @@ class SlurmSessionSpawner(StageClient, Spawner):
             await self.call_stage(["user", "check", "--user", self.user.name])
         except StageCommandError as e:
             self.log.warning("%s/%s: refused: %s", self.user.name, self.name, e)
+            if not str(e).startswith(f"user {self.user.name!r} "):  # not about the account
+                raise SpawnException(
+                    f"The portal cannot start sessions now: {e}",
+                    reason="stage_failed",
+                    status_code=503,
+                ) from None
             raise SpawnException(
                 f"Sessions are refused for {self.user.name!r}: {e}",
                 reason="account_refused",

@@ -210,7 +210,7 @@ async def test_a_failing_program_is_scheduler_unavailable_with_its_last_line(clu
 
 async def test_a_refused_account_gets_a_clear_403_before_anything_is_made(clusters_dir):
     spawner = make_spawner(clusters_dir, {"app": "jupyter"})
-    refusal = "user 'daemon' is a system account: it has uid 1, below min_uid 1000"
+    refusal = "user 'odt-alice' is a system account: it has uid 1, below min_uid 1000"
     calls = recording_stage(spawner, error=refusal)
     spawner.submit = lambda *a: pytest.fail("submitted for a refused account")
     with pytest.raises(SpawnException) as info:
@@ -218,6 +218,17 @@ async def test_a_refused_account_gets_a_clear_403_before_anything_is_made(cluste
     assert info.value.status_code == 403
     assert info.value.log_message == f"Sessions are refused for 'odt-alice': {refusal}"
     assert [args for args, _, _ in calls] == [["user", "check", "--user", "odt-alice"]]
+
+
+async def test_a_broken_helper_is_not_called_a_refused_account(clusters_dir):
+    spawner = make_spawner(clusters_dir, {"app": "jupyter"})
+    recording_stage(spawner, error="sudo: a password is required")
+    with pytest.raises(SpawnException) as info:
+        await spawner.start()
+    assert info.value.status_code == 503
+    assert info.value.log_message == (
+        "The portal cannot start sessions now: sudo: a password is required"
+    )
 
 
 def test_batchspawner_port_handler_is_not_registered():
