@@ -48,4 +48,19 @@ cp package.json package-lock.json "$PREFIX/share/"
 (cd "$PREFIX/share" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 chmod -R a+rX "$PREFIX"
 mkdir -p /etc/ondemand-hub/announcements.d
+# ondemand-stage's root-owned trees, made now so that no local user can make one first (it checks
+# every level at each start and refuses a link or another account's directory). /var/tmp lets
+# anyone create names: systemd-tmpfiles keeps /var/tmp/ondemand-hub (never aged) and remakes the
+# /run one at boot.
+for d in /var/lib/ondemand-hub /var/lib/ondemand-hub/stage /var/lib/ondemand-hub/stage/config \
+  /var/lib/ondemand-hub/stage/state /run/ondemand-hub /var/log/ondemand-hub /var/tmp/ondemand-hub; do
+  if [ -L "$d" ] || { [ -e "$d" ] && [ "$(stat -c %u "$d")" != 0 ]; }; then
+    echo "setup: $d exists and is not root's own directory: someone made it first; remove it" >&2
+    exit 1
+  fi
+  mode=0755; [ "$d" = /var/lib/ondemand-hub/stage/state ] && mode=0700
+  install -d -o root -g root -m "$mode" "$d"
+done
+printf '%s\n' "d /run/ondemand-hub 0755 root root -" "d /var/tmp/ondemand-hub 0755 root root -" \
+  >/etc/tmpfiles.d/ondemand-hub.conf
 echo "setup: done ($PREFIX)"

@@ -4,6 +4,7 @@ real accounts, real hub, proxy, nginx and ondemand-stage."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import select
@@ -16,7 +17,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from harness import STAGE, VENV_BIN, api_token, ensure_account, run, stage
+from harness import STAGE, VENV_BIN, api_token, ensure_account, run, running_hub, stage
 
 MALLORY, VICTIM = "odt-mallory", "odt-victim"
 PASSWORDS = {MALLORY: "Mallory-pw-7!", VICTIM: "Victim-pw-8!"}
@@ -211,3 +212,119 @@ def test_the_owner_uploads_within_the_limit_and_gets_413_beyond_it(hub, pair, vi
     # any other request's body is held by jupyter-server in memory: a small limit
     status, sent = hostile_put(hub, f"/user/{VICTIM}/api/contents/x", headers, 17 * 2**20)
     assert (status, sent < 17 * 2**20) == (413, True)
+
+
+# -- finding 5: root-owned trees made at install, checked at every start ------------------------
+
+
+def private_stage(tmp_root: str, state: Path) -> list[str]:
+    """argv of the real ondemand-stage reading a stage.yml of this test only: in a mount
+    namespace of its own, a copy of /etc/ondemand-hub (with ``tmp_root`` set) is bound over
+    the real one, so the test never changes the configuration other tests run with."""
+    conf = state / "etc-ondemand-hub"
+    if not conf.exists():
+        subprocess.run(["cp", "-a", "/etc/ondemand-hub", str(conf)], check=True)
+        (conf / "stage.yml").write_text(f"tmp_root: {tmp_root}\n")
+        for path in (state, conf, conf / "stage.yml"):
+            os.chown(path, 0, 0)
+        os.chmod(state, 0o755)
+    script = 'mount --bind "$0" /etc/ondemand-hub && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
+
+
+def remove_tree(path: str) -> None:
+    if os.path.islink(path):
+        os.unlink(path)
+    elif os.path.exists(path):
+        run("rm", "-rf", "--one-file-system", path)
+
+
+@pytest.fixture
+def fresh_tmp_root(pair, tmp_path_factory):
+    """A tmp_root nobody made yet (under /var/tmp, where every local user may create names),
+    mallory's own directory that her links point into, and the victim's PUN stopped."""
+    state = Path(f"/var/tmp/odt-hostile-{os.getpid()}-state")
+    remove_tree(str(state))
+    state.mkdir(mode=0o755)
+    root = f"/var/tmp/odt-hostile-{os.getpid()}-tmp"
+    loot = Path(pair[MALLORY].pw_dir) / "loot"
+    remove_tree(str(loot))
+    as_user(MALLORY, "import os,sys; os.mkdir(sys.argv[1], 0o755)", str(loot))
+    run(STAGE, "pun", "stop", "--user", VICTIM)
+    yield root, loot, state
+    run(STAGE, "pun", "stop", "--user", VICTIM)
+    for path in (root, str(loot), str(state)):
+        remove_tree(path)
+
+
+def start_privately(root: str, state: Path) -> subprocess.CompletedProcess:
+    argv = [*private_stage(root, state), str(state / "etc-ondemand-hub"), STAGE]
+    return run(*argv, "pun", "start", "--user", VICTIM, check=False, input='{"env": {}}')
+
+
+def untouched(loot: Path, uid: int) -> bool:
+    st = loot.stat()
+    return os.listdir(loot) == [] and (st.st_uid, st.st_mode & 0o777) == (uid, 0o755)
+
+
+def test_links_planted_at_the_tmp_root_before_the_first_login_are_refused(pair, fresh_tmp_root):
+    root, loot, state = fresh_tmp_root
+    mallory_uid = pair[MALLORY].pw_uid
+    # 1. the tmp root itself is mallory's link into her own directory
+    done = as_user(MALLORY, "import os,sys; os.symlink(sys.argv[2], sys.argv[1])", root, str(loot))
+    assert done.returncode == 0, done.stderr
+    done = start_privately(root, state)
+    assert done.returncode == 1
+    assert f"refusing to use {root}: it is a symlink" in done.stderr, done.stderr
+    assert untouched(loot, mallory_uid)
+    # 2. the tmp root is mallory's directory, with a link where the victim's directory goes
+    os.unlink(root)
+    plant = "import os,sys; os.mkdir(sys.argv[1], 0o755); os.symlink(sys.argv[2], sys.argv[3])"
+    done = as_user(MALLORY, plant, root, str(loot), f"{root}/{VICTIM}")
+    assert done.returncode == 0, done.stderr
+    done = start_privately(root, state)
+    assert done.returncode == 1
+    assert f"refusing to use {root}: it belongs to uid {mallory_uid}, not root" in done.stderr
+    assert untouched(loot, mallory_uid)
+    assert stage("status", "--user", VICTIM)["running"] is False
+
+
+def test_a_root_tree_holding_another_accounts_entry_is_refused(pair, fresh_tmp_root):
+    """A NAMED FAKE of the state before this check: root plants the entries here, because no
+    other account can write into a root-owned tmp root (which is the point of it)."""
+    root, loot, state = fresh_tmp_root
+    os.mkdir(root, 0o755)
+    os.symlink(loot, f"{root}/{VICTIM}")
+    done = start_privately(root, state)
+    assert done.returncode == 1 and f"{root}/{VICTIM} is not a usable directory" in done.stderr
+    os.unlink(f"{root}/{VICTIM}")
+    os.mkdir(f"{root}/{VICTIM}")
+    os.chown(f"{root}/{VICTIM}", pair[MALLORY].pw_uid, pair[MALLORY].pw_gid)
+    done = start_privately(root, state)
+    assert done.returncode == 1 and "refusing to use it" in done.stderr, done.stderr
+    assert untouched(loot, pair[MALLORY].pw_uid)
+
+
+def test_a_tmp_root_made_at_install_serves_the_victim_and_mallory_reads_no_upload(
+    pair, fresh_tmp_root
+):
+    root, loot, state = fresh_tmp_root
+    run("install", "-d", "-o", "root", "-g", "root", "-m", "0755", root)  # as scripts/setup.sh
+    command = [*private_stage(root, state), str(state / "etc-ondemand-hub"), STAGE]
+    with running_hub("hostile-tmp", env={"ONDEMAND_HUB_STAGE_COMMAND": json.dumps(command)}) as h:
+        s, reply = h.login(VICTIM, PASSWORDS[VICTIM])
+        assert reply.status_code == 302, reply.text[-300:]
+        h.open_dashboard(s, VICTIM)
+        mine = os.lstat(f"{root}/{VICTIM}")
+        assert (mine.st_uid, mine.st_mode & 0o7777) == (pair[VICTIM].pw_uid, 0o700)
+        target = f"{pair[VICTIM].pw_dir}/secret-upload.bin"
+        url = f"{h.url}/user/{VICTIM}/files/fs{quote(target)}"
+        r = requests.put(url, data=b"SECRET" * 2**16, timeout=30)
+        assert r.status_code == 403  # a new session without the victim's cookies
+        r = s.put(url, data=b"SECRET" * 2**16, headers={"X-XSRFToken": xsrf(s, VICTIM)}, timeout=30)
+        assert r.status_code == 201, r.text
+        os.unlink(target)
+    peek = "import os,sys; print(os.listdir(sys.argv[1]))"
+    done = as_user(MALLORY, peek, f"{root}/{VICTIM}/client_body")
+    assert done.returncode == 1 and "PermissionError" in done.stderr, done.stderr
+    assert untouched(loot, pair[MALLORY].pw_uid)

@@ -114,7 +114,8 @@ def create_temp_file(directory: str, name: str, purpose: str) -> tuple[int, str]
     while True:
         path = os.path.join(directory, temp_name(name, purpose))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(path, flags, 0o600)
         except FileExistsError:
             continue
         return fd, path

@@ -43,6 +43,8 @@ from .fsops import DEFAULT_FILE_MODE, copy_data, create_temp_file, place, unlink
 from .paths import check_name
 
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+#: Upload data, staging and nginx's body files are opened never following a symlink.
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 _RANGE = re.compile(r"^bytes (?:(\d+)-(\d+)|\*)/(\d+)$")
 
 
@@ -113,7 +115,7 @@ def copy_into_place(src: str, dest: str, *, overwrite: bool, mode: int) -> None:
     except OSError as e:
         raise error_from_oserror(e, directory) from e
     try:
-        with open(src, "rb") as source:
+        with os.fdopen(os.open(src, os.O_RDONLY | _NOFOLLOW), "rb") as source:
             copy_data(source.fileno(), fd)
         os.fchmod(fd, mode)
         os.close(fd)
@@ -263,10 +265,15 @@ class UploadSessions:
         self._busy: set[str] = set()
 
     def _ensure_staging_dir(self) -> None:
+        """Create the staging directory (0700) if missing; refuse one that is a symlink or
+        another account's."""
         try:
             os.makedirs(self.staging_dir, mode=0o700, exist_ok=True)
+            st = os.lstat(self.staging_dir)
         except OSError as e:
             raise error_from_oserror(e, self.staging_dir) from e
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            raise FilesError(f"{self.staging_dir} is not this user's own directory")
 
     def create(self, path: str, size: object, overwrite: object) -> UploadSession:
         """Open a session for ``size`` bytes to ``path``; 409 at once if ``path`` exists and
@@ -291,9 +298,12 @@ class UploadSessions:
         meta = {"path": path, "size": size, "overwrite": overwrite, "created": time.time()}
         try:
             os.mkdir(session.directory, 0o700)
-            with open(os.path.join(session.directory, "session.json"), "x") as f:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+            with os.fdopen(
+                os.open(os.path.join(session.directory, "session.json"), flags, 0o600), "w"
+            ) as f:
                 json.dump(meta, f)
-            open(session.data_path, "xb").close()
+            os.close(os.open(session.data_path, flags, 0o600))
         except OSError as e:
             shutil.rmtree(session.directory, ignore_errors=True)
             raise error_from_oserror(e, self.staging_dir) from e
@@ -306,7 +316,9 @@ class UploadSessions:
             raise gone
         directory = os.path.join(self.staging_dir, session_id)
         try:
-            with open(os.path.join(directory, "session.json")) as f:
+            with os.fdopen(
+                os.open(os.path.join(directory, "session.json"), os.O_RDONLY | _NOFOLLOW)
+            ) as f:
                 meta = json.load(f)
             return UploadSession(
                 session_id, meta["path"], int(meta["size"]), bool(meta["overwrite"]), directory
@@ -380,7 +392,7 @@ class ChunkWriter:
         self.received = 0
         self.error: FilesError | None = None
         try:
-            self.fd = os.open(session.data_path, os.O_WRONLY | os.O_CLOEXEC)
+            self.fd = os.open(session.data_path, os.O_WRONLY | _NOFOLLOW)
         except FileNotFoundError as e:
             raise SessionGone(f"Upload session {session.id} is gone") from e
         os.lseek(self.fd, first, os.SEEK_SET)
@@ -406,7 +418,7 @@ class ChunkWriter:
         if os.stat(path).st_size != self.expected:
             raise BadRequest("The body's length does not match its Content-Range")
         try:
-            with open(path, "rb") as source:
+            with os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW), "rb") as source:
                 self.received = copy_data(source.fileno(), self.fd)
         except OSError as e:
             raise error_from_oserror(e, self.session.path) from e
