@@ -4,10 +4,15 @@ the local cluster) as the user: ``python -m ondemand_hub.launcher <server> <ip> 
 1. Find a free port on ``<ip>``.
 2. Start ``<server> --ip=<ip> --port=<port> [args...]`` (jupyterhub-singleuser or
    ondemand-session-server) as a child, passing on SIGTERM/SIGINT/SIGHUP to it.
-3. Once the server *accepts connections*, tell the hub: write the port to ``port.<job id>`` in
+3. Once the server *accepts connections* and the listener on the port is the server's own (a
+   socket among the fds of the server or its children, read from /proc: another user of the
+   node may have bound the port between steps 1 and 2, e.g. reading ``--port=`` from the
+   server's command line), tell the hub: write the port to ``port.<job id>`` in
    the working directory (the session folder; written to a temporary name, then renamed, so the
    hub never reads half a number). The job id is ``$ONDEMAND_HUB_JOB_ID`` (local cluster) or
    ``$SLURM_JOB_ID``.
+   If another process listens there, the port is never reported: the launcher stops the server
+   and exits with status 3, saying so (the owner's traffic never reaches the squatter).
 4. Exit with the server's exit status.
 
 Writing the port only when the server answers (batchspawner reports it before the server has
@@ -29,6 +34,8 @@ import time
 #: Seconds between connection attempts while the server starts.
 POLL = 0.05
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: Exit status when another process listens on the server's port.
+SQUATTED = 3
 
 
 def free_port(ip: str) -> int:
@@ -44,6 +51,74 @@ def accepts(ip: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def listeners(tables: list[str], port: int) -> set[int]:
+    """Inodes of the TCP sockets in LISTEN state on ``port`` (any address), from the text of
+    /proc/net/tcp and /proc/net/tcp6."""
+    inodes = set()
+    for text in tables:
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                inodes.add(int(inode))
+    return inodes
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def socket_inodes(pids: list[int]) -> set[int]:
+    """Inodes of the sockets the processes hold open."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def read_tcp_tables() -> list[str]:
+    texts = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name, encoding="ascii") as f:
+                texts.append(f.read())
+        except OSError:
+            continue
+    return texts
+
+
+def listener_is_ours(port: int, pid: int) -> bool:
+    """True if something listens on ``port`` and every listener there belongs to ``pid``'s
+    process tree."""
+    found = listeners(read_tcp_tables(), port)
+    return bool(found) and found <= socket_inodes(process_tree(pid))
 
 
 def write_port(job_id: str, port: int) -> str:
@@ -75,10 +150,29 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, forward)
     while child.poll() is None:
         if accepts(ip, port):
+            if not listener_is_ours(port, child.pid):
+                return refuse_squatted_port(child, port)
             write_port(job_id, port)
             break
         time.sleep(POLL)
     return child.wait()
+
+
+def refuse_squatted_port(child: subprocess.Popen, port: int) -> int:
+    print(
+        f"ondemand-hub launcher: port {port} is held by a process this session did not start "
+        "(another user of this node took it): not reporting it; stopping.",
+        file=sys.stderr,
+        flush=True,
+    )
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return SQUATTED
 
 
 if __name__ == "__main__":

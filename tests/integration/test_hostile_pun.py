@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import select
+import shutil
 import socket
 import subprocess
 import time
@@ -17,7 +18,16 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from harness import STAGE, VENV_BIN, api_token, ensure_account, run, running_hub, stage
+from harness import (
+    STAGE,
+    VENV_BIN,
+    api_token,
+    ensure_account,
+    failed_progress_message,
+    run,
+    running_hub,
+    stage,
+)
 
 MALLORY, VICTIM = "odt-mallory", "odt-victim"
 PASSWORDS = {MALLORY: "Mallory-pw-7!", VICTIM: "Victim-pw-8!"}
@@ -328,3 +338,79 @@ def test_a_tmp_root_made_at_install_serves_the_victim_and_mallory_reads_no_uploa
     done = as_user(MALLORY, peek, f"{root}/{VICTIM}/client_body")
     assert done.returncode == 1 and "PermissionError" in done.stderr, done.stderr
     assert untouched(loot, pair[MALLORY].pw_uid)
+
+
+# -- finding 3, sessions: a port squatted by another user never gets the owner's traffic --------
+
+#: mallory's program: read the victim's server's --port= from /proc (any user may), bind it
+#: before the server does, and log every request that reaches her.
+SQUAT = """\
+import os, socket, sys, time
+victim_uid, deadline = int(sys.argv[1]), time.monotonic() + 90
+while time.monotonic() < deadline:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != victim_uid:
+                continue
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\\0")
+        except OSError:
+            continue
+        ports = [a[7:] for a in argv if a.startswith("--port=")]
+        if not ports:
+            continue
+        s = socket.socket()
+        s.bind(("127.0.0.1", int(ports[0])))
+        s.listen()
+        s.settimeout(1)
+        print("bound", ports[0], flush=True)
+        while time.monotonic() < deadline:
+            try:
+                conn, _ = s.accept()
+            except TimeoutError:
+                continue
+            data = conn.recv(4096)  # (the launcher's probe connects and sends nothing)
+            if data:
+                print("request", data.split(b"\\r\\n")[0].decode(), flush=True)
+            conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 6\\r\\n\\r\\npwned!")
+            conn.close()
+    time.sleep(0.002)
+"""
+
+
+def test_a_session_port_taken_by_another_user_never_gets_the_owners_traffic(pair, tmp_path):
+    clusters = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-hostile-clusters.d")
+    clusters.mkdir(exist_ok=True)  # empty: the built-in local cluster
+    entry = pair[MALLORY]
+    squatter = subprocess.Popen(
+        [PYTHON, "-c", SQUAT, str(pair[VICTIM].pw_uid)],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=[],
+        cwd="/",
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with running_hub("hostile-local", env={"ONDEMAND_HUB_CLUSTERS_DIR": str(clusters)}) as h:
+            s, reply = h.login(VICTIM, PASSWORDS[VICTIM])
+            assert reply.status_code == 302, reply.text[-300:]
+            token = api_token(h, s, VICTIM)
+            r = requests.post(
+                f"{h.url}/hub/api/users/{VICTIM}/servers/squat1",
+                json={"user_options": {"app": "jupyter", "cluster": "local"}},
+                headers=token,
+                timeout=60,
+            )
+            if r.status_code == 500:
+                message = r.json()["message"]
+            else:
+                assert r.status_code == 202, r.text
+                message = failed_progress_message(h, token, VICTIM, "squat1")
+            assert "another user of this node took it" in message, message
+    finally:
+        squatter.kill()
+        out, _ = squatter.communicate(timeout=10)
+        shutil.rmtree(clusters, ignore_errors=True)
+        run(STAGE, "pun", "stop", "--user", VICTIM, check=False)
+    assert out.startswith("bound "), out  # the attack was made...
+    assert "request" not in out, out  # ...and nothing of the victim's reached mallory

@@ -3,6 +3,7 @@ for jupyterhub-singleuser. The port file appears only once the server accepts co
 names the job, the server gets the address and port (and any extra arguments), signals reach
 the server, and the launcher exits with the server's status."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from ondemand_hub.launcher import SQUATTED, listener_is_ours, listeners
 
 #: The launcher of this tree (the hub runs the installed one with -I).
 REPO = str(Path(__file__).resolve().parents[2])
@@ -108,3 +111,90 @@ def test_a_job_id_is_required(tmp_path):
         timeout=30,
     )
     assert proc.returncode == 2 and "SLURM_JOB_ID" in proc.stderr
+
+
+# -- a port taken by another process is never reported (another user of the node, for real in
+# tests/integration/test_hostile_pun.py; here the squatter is a process of the same user) --
+
+TCP_TABLE = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 111 1
+   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1002        0 222 1
+   2: 0100007F:1F90 0100007F:A000 01 00000000:00000000 00:00000000 00000000  1001        0 333 1
+   3: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 444 1
+"""
+
+
+def test_listeners_on_a_port_are_read_from_the_tcp_tables():
+    # 0x1F90 = 8080: both listening sockets (any address), not the connection, not port 8081
+    assert listeners([TCP_TABLE], 8080) == {111, 222}
+    assert listeners([TCP_TABLE], 8081) == {444}
+    assert listeners([TCP_TABLE], 9) == set()
+
+
+LISTEN = (
+    "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); "
+    "print(s.getsockname()[1], flush=True); time.sleep(60)"
+)
+
+
+def listening_process(argv: list[str]) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    return proc, int(proc.stdout.readline())
+
+
+def test_a_listener_counts_as_ours_only_in_the_servers_process_tree():
+    # the listener is the shell's child (the shell waits for it): in the shell's tree
+    shell, port = listening_process(["/bin/sh", "-c", f'{sys.executable} -c "{LISTEN}"; true'])
+    other, other_port = listening_process([sys.executable, "-c", LISTEN])
+    try:
+        assert listener_is_ours(port, shell.pid)
+        assert not listener_is_ours(port, other.pid)
+        assert not listener_is_ours(other_port, shell.pid)
+    finally:
+        for proc in (shell, other):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this test started, by its id
+            proc.wait()
+
+
+#: Takes the port of the server as soon as the server's command line shows it, the way another
+#: user of the node can read any process's arguments in /proc.
+SQUATTER = textwrap.dedent(
+    """    import os, socket, sys, time
+    marker = sys.argv[1]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                argv = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\\0")
+            except OSError:
+                continue
+            ports = [a[7:] for a in argv if a.startswith("--port=")]
+            if marker in argv and ports:
+                s = socket.socket()
+                s.bind(("127.0.0.1", int(ports[0])))
+                s.listen()
+                print(ports[0], flush=True)
+                time.sleep(30)
+                sys.exit(0)
+        time.sleep(0.005)
+    """
+)
+
+
+def test_a_port_taken_before_the_server_listens_is_never_reported(tmp_path):
+    marker = f"--marker={os.getpid()}-{time.monotonic_ns()}"
+    squatter = subprocess.Popen(
+        [sys.executable, "-c", SQUATTER, marker], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        proc = launch(tmp_path, {"SLURM_JOB_ID": "77"}, "127.0.0.1", "--delay=3", marker)
+        taken = squatter.stdout.readline().strip()
+        assert taken.isdigit()
+        assert proc.wait(timeout=30) == SQUATTED
+        assert not (tmp_path / "port.77").exists()
+        assert not (tmp_path / "argv.txt").exists()  # the server was stopped before it listened
+    finally:
+        squatter.kill()
+        squatter.wait()
+        proc.kill()
