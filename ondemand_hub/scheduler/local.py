@@ -8,8 +8,9 @@ Two halves, in one module so that the hub and the user's side agree on every for
   mistaken for the session), reading a job's state from ``/proc`` (:class:`LocalStatus`, the
   interface of :class:`~ondemand_hub.scheduler.status.StatusCache`), and the argv of the two
   commands below.
-* **The commands the hub runs as the user** (through the spawner's ``submit_prefix``, never as
-  root: ``start`` refuses uid 0)::
+* **The commands the hub runs as the user** (through ``ondemand-stage user run``, which first
+  refuses root and every system, disabled, locked or expired account; ``start`` refuses uid 0
+  again)::
 
       python -I -m ondemand_hub.scheduler.local start --session-dir D --walltime S --grace G
       python -I -m ondemand_hub.scheduler.local stop local:<pid>:<start> --grace G
@@ -188,7 +189,8 @@ def process_table(proc: str = "/proc") -> list[ProcStat]:
 
 
 def make_start_argv(python: str, session_dir: str, walltime: int, grace: int) -> list[str]:
-    """The argv (after ``submit_prefix``) that starts a session; the input goes on stdin."""
+    """The argv (run by ``ondemand-stage user run``) that starts a session; the input goes on
+    stdin."""
     for name, value in (("walltime", walltime), ("grace", grace)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise LocalSessionError(f"{name} must be a whole number of seconds, got {value!r}")
