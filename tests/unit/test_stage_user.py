@@ -37,7 +37,9 @@ def test_ordinary_names_pass(name):
 
 
 def test_root_is_refused_for_its_uid():
-    with pytest.raises(InvalidUserError, match=r"user 'root' is a system account: it has uid 0, below min_uid 1000"):
+    with pytest.raises(
+        InvalidUserError, match=r"user 'root' is a system account: it has uid 0, below min_uid 1000"
+    ):
         validate_user("root", CONFIG)
 
 
