@@ -18,7 +18,7 @@ import pwd
 import sys
 import time
 
-from . import pun, user_run
+from . import user_run
 from .config import STAGE_CONFIG_PATH, StageConfig, load_config
 from .errors import StageError, UsageError
 from .user import validate_user
@@ -152,6 +152,8 @@ def dispatch(args: argparse.Namespace, config: StageConfig) -> object:
         return {"user": user.name, "uid": user.uid, "home": user.home}
     if args.group == "user":
         return run_as_user(args, config)
+    from . import pun  # here: nginx rendering (jinja2) costs 60 ms a session's commands skip
+
     if args.command == "start":
         return pun.start(args.user, read_env_from_stdin(), config)
     if args.command == "list":
