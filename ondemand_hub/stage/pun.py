@@ -10,6 +10,7 @@ times live in a root-owned state file, so a PUN survives a hub restart and is fo
 from __future__ import annotations
 
 import grp
+import hashlib
 import http.client
 import importlib.util
 import json
@@ -43,6 +44,11 @@ def check_env(env: object) -> dict[str, str]:
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             raise UsageError(f"env: {key}: control characters are not allowed")
     return dict(env)
+
+
+def env_digest(env: dict[str, str]) -> str:
+    """What identifies the hub's start request (its token, URLs) without keeping the token."""
+    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
 
 
 def static_dirs(config: StageConfig) -> dict[str, str]:
@@ -220,8 +226,13 @@ def start(name: str, env: object, config: StageConfig) -> dict:
         paths = make_pun_paths(user.name, config)
         state = pun_state(user, paths)
         if is_running(state):
-            # (a PUN started before sockets, with a TCP port, is replaced)
-            if state["groups"] == list(user.groups) and state.get("socket") == paths.nginx_socket:
+            # the same start again (same groups, same hub token): the running PUN; otherwise
+            # (new token from a new spawn, a PUN of before sockets with a TCP port) a fresh one
+            if (state["groups"], state.get("socket"), state.get("env_sha256")) == (
+                list(user.groups),
+                paths.nginx_socket,
+                env_digest(env),
+            ):
                 return describe(user, paths, state)
             _stop_locked(user.name, config)
         state = _start_locked(user, env, prefix, config)
@@ -261,6 +272,7 @@ def _start_locked(user: PunUser, env: dict[str, str], prefix: str, config: Stage
         "gid": user.gid,
         "groups": list(user.groups),
         "socket": paths.nginx_socket,
+        "env_sha256": env_digest(env),
         "server": server.to_json(),
         "nginx": nginx.to_json(),
         "started_at": time.time(),

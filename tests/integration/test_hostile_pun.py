@@ -180,6 +180,21 @@ def test_the_pun_has_no_tcp_port_and_only_its_owner_and_the_proxy_reach_its_sock
     assert hub.open_dashboard(victim, VICTIM).status_code == 200
 
 
+# -- every PUN answer carries the security headers ------------------------------------------------
+
+
+def test_every_pun_page_forbids_inline_script_and_foreign_framing(hub, pair, victim):
+    static = "static/vendor/bootstrap/dist/css/bootstrap.min.css"
+    for path in ("dashboard", "files/fs/tmp", static, "no-such-page"):
+        r = victim.get(f"{hub.url}/user/{VICTIM}/{path}", timeout=30)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        policy = r.headers["Content-Security-Policy"]  # (jupyter-server's own joined with ours)
+        assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy, path
+        assert "frame-ancestors 'self'" in policy, path
+        assert r.headers["X-Content-Type-Options"] == "nosniff", path
+        assert r.headers["Referrer-Policy"] == "same-origin", path
+
+
 # -- finding 2: no body is read before the request is the owner's --------------------------------
 
 
