@@ -85,7 +85,7 @@ def read_env_from_stdin() -> object:
         raise UsageError('stdin must be a JSON object like {"env": {...}}') from e
 
 
-AUDITED = ("start", "stop", "clean", "run")
+AUDITED = ("start", "stop", "clean", "run", "check")
 
 
 def caller() -> str:

@@ -91,7 +91,7 @@ def test_the_munge_key_cannot_be_read_as_munge(hostile_setup):
     assert "user 'munge' is a system account" in done.stderr
 
 
-def test_no_file_can_be_read_as_any_system_account(hostile_setup, tmp_path):
+def test_no_file_can_be_read_as_any_system_account(hostile_setup):
     """For each account the portal does not serve, a file only it can read: neither a sudo
     Runas rule nor ondemand-stage gives it to the hub account."""
     secret_dir = Path(make_state_dir("hostile-secrets"))
@@ -250,3 +250,8 @@ def test_a_hub_admin_cannot_start_a_session_as_a_system_account(admin_hub, name,
     assert f"ondemand-jupyter-{SESSION}" not in jobs
     model = requests.get(f"{hub.url}/hub/api/users/{name}", headers=token, timeout=10).json()
     assert not (model["servers"].get(SESSION) or {}).get("ready")
+    # the refusal is on record: who asked, for whom
+    records = [json.loads(line) for line in AUDIT_LOG.read_text().splitlines()]
+    checks = [r for r in records if r["command"] == "user check" and r["user"] == name]
+    assert checks[-1]["caller"] == HUBACCT
+    assert checks[-1]["outcome"]["error"].startswith(f"user {name!r} {why}")
