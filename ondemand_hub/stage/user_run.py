@@ -176,7 +176,12 @@ def _collect(proc: subprocess.Popen, timeout: float) -> tuple[bytes, bytes]:
 
 
 def run(
-    user: PunUser, argv: list[str], env: dict[str, str], stdin: str, timeout: int, config
+    user: PunUser,
+    argv: list[str],
+    env: dict[str, str],
+    stdin: str,
+    timeout: int,
+    config: StageConfig,
 ) -> dict:
     """Run the (checked) ``argv`` as ``user``; its exit code and output."""
     full_env = process.clean_env(user, config.pun_path, env)
