@@ -138,6 +138,22 @@ def test_a_portal_user_is_served(hostile_setup):
         shutil.rmtree(target, ignore_errors=True)
 
 
+def test_endless_output_and_a_command_that_never_ends_are_cut_off(hostile_setup):
+    """A user's port file can be a link to /dev/zero, and ``tail`` can be told to follow: root
+    reads at most 1 MiB and waits at most ``--timeout``, then kills the command's group."""
+    base = ["sudo", "-n", STAGE, "user", "run", "--user", SALLY]
+    done = as_hub(*base, "--", "/usr/bin/cat", "--", "/dev/zero")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "ondemand-stage: /usr/bin/cat wrote more than 1048576 bytes"
+    marker = f"/var/tmp/odt-hostile-follow-{os.getpid()}"
+    follow = ["/usr/bin/tail", "-n", "1", "--follow=name", "--retry", "--", marker]
+    done = as_hub(*base, "--timeout=2", "--", *follow)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "ondemand-stage: /usr/bin/tail did not end within 2 s"
+    left = run("pgrep", "-u", SALLY, "-f", marker, check=False).stdout.split()
+    assert left == []
+
+
 @pytest.mark.parametrize(
     "name, why",
     [
