@@ -4,6 +4,7 @@ real accounts, real hub, proxy, nginx and ondemand-stage."""
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
@@ -28,6 +29,7 @@ from harness import (
     running_hub,
     stage,
 )
+from ondemand_hub.stage.config import load_config
 
 MALLORY, VICTIM = "odt-mallory", "odt-victim"
 PASSWORDS = {MALLORY: "Mallory-pw-7!", VICTIM: "Victim-pw-8!"}
@@ -169,7 +171,8 @@ def test_the_pun_has_no_tcp_port_and_only_its_owner_and_the_proxy_reach_its_sock
         assert not socket_inodes(pid) & listening, f"PUN process {pid} listens on TCP"
     sock = Path(info["socket"])
     directory = sock.parent.stat()
-    assert (directory.st_uid, directory.st_gid) == (pair[VICTIM].pw_uid, 0)  # proxy_group root
+    proxy_gid = grp.getgrnam(load_config().proxy_group).gr_gid  # root unless stage.yml says
+    assert (directory.st_uid, directory.st_gid) == (pair[VICTIM].pw_uid, proxy_gid)
     assert directory.st_mode & 0o777 == 0o710
     assert (sock.parent / "jupyter.sock").stat().st_mode & 0o777 == 0o600
     # mallory, with a shell on the same host, cannot even connect to the victim's nginx
