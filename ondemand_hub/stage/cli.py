@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> object:
     except StageError as e:
         audit(config, args, {"error": str(e)})
         raise
-    audit(config, args, {"returncode": result["returncode"]} if args.group == "user" else result)
+    audit(config, args, {"returncode": result["returncode"]} if args.command == "run" else result)
     return result
 
 

@@ -127,6 +127,9 @@ def test_nothing_but_the_allowed_programs_runs_even_as_a_portal_user(hostile_set
 
 def test_a_portal_user_is_served(hostile_setup):
     """The control: the same command for an ordinary account runs, as that account."""
+    done = as_hub("sudo", "-n", STAGE, "user", "check", "--user", SALLY)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["uid"] == pwd.getpwnam(SALLY).pw_uid
     target = proof_dir(SALLY)
     argv = ["/usr/bin/install", "-d", "-m", "0700", "--", str(target)]
     done = as_hub("sudo", "-n", STAGE, "user", "run", "--user", SALLY, "--", *argv)
