@@ -93,7 +93,7 @@ def test_compose_submit_watch_and_cancel_a_job(browser: Browser, jobs_hub: Hub, 
     page.get_by_role("button", name="From a template…").click()
     chooser = page.locator("#new-from-template")
     page.wait_for_function(
-        "getComputedStyle(document.getElementById('new-from-template')).opacity === '1'"
+        "() => getComputedStyle(document.getElementById('new-from-template')).opacity === '1'"
     )
     page.screenshot(path=str(screenshots / "jobs-templates.png"))
     chooser.get_by_role("button", name="Countdown").click()
@@ -130,7 +130,7 @@ def test_compose_submit_watch_and_cancel_a_job(browser: Browser, jobs_hub: Hub, 
     expect(details.locator('dt[data-field="JobId"] + dd')).to_have_text(job_id)
     expect(details.locator('dt[data-field="WorkDir"] + dd')).to_have_text(str(folder))
     page.wait_for_function(  # Bootstrap's fade-in done
-        "getComputedStyle(document.getElementById('job-details')).opacity === '1'"
+        "() => getComputedStyle(document.getElementById('job-details')).opacity === '1'"
     )
     page.screenshot(path=str(screenshots / "jobs-details.png"))
     details.get_by_role("button", name="Close").first.click()

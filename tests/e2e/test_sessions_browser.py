@@ -99,7 +99,7 @@ def test_launch_jupyterlab_watch_it_start_and_connect(
     expect(log.locator("#session-log-text")).to_contain_text("ondemand-hub: starting jupyter on vm")
     expect(log.locator("#session-log-meta")).to_contain_text("output.log")
     page.wait_for_function(  # Bootstrap's fade-in done
-        "getComputedStyle(document.getElementById('session-log')).opacity === '1'"
+        "() => getComputedStyle(document.getElementById('session-log')).opacity === '1'"
     )
     scrolled = "pre => pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4"
     assert log.locator("#session-log-text").evaluate(scrolled)  # the end of the log is in view

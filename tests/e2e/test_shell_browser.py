@@ -105,7 +105,7 @@ def test_shell_types_reloads_reconnects_and_fits(
     assert page.evaluate("document.documentElement.scrollHeight") <= 760
     cols = page.evaluate("window.ondemandShell.term.cols")
     page.set_viewport_size({"width": 800, "height": 600})
-    page.wait_for_function(f"window.ondemandShell.term.cols < {cols}")
+    page.wait_for_function(f"() => window.ondemandShell.term.cols < {cols}")
     page.set_viewport_size({"width": 1200, "height": 760})
 
     # The light theme, remembered across pages.

@@ -200,7 +200,7 @@ def test_the_status_page_draws_its_chart_and_follows_a_job(
     page.screenshot(path=str(screenshots / "status-page.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: the table scrolls alone
     expect(canvas).to_be_visible()
-    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=5_000)
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 390", timeout=5_000)
     page.screenshot(path=str(screenshots / "status-phone.png"), full_page=True)
 
     subprocess.run(["scancel", job], check=False)
