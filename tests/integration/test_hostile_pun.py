@@ -127,14 +127,20 @@ def xsrf(session: requests.Session, user: str) -> str:
     return next(c.value for c in session.cookies if c.name == "_xsrf" and user in c.path)
 
 
-def hostile_put(hub, path: str, headers: dict[str, str], length: int) -> tuple[int | None, int]:
+def hostile_put(
+    hub, path: str, headers: dict[str, str], length: int, chunked: bool = False
+) -> tuple[int | None, int]:
     """PUT a body of ``length`` bytes through the proxy, streamed from memory and bounded:
     stop sending as soon as the server answers (or at SEND_AT_MOST). Returns the status the
-    server answered (None: no answer while we sent) and how many body bytes were sent."""
+    server answered (None: no answer while we sent) and how many body bytes were sent.
+    ``chunked``: no Content-Length, the body in chunks (a size nobody announced)."""
     port = int(hub.url.rsplit(":", 1)[1])
-    head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {length}\r\n"
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}"
+    head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{framing}\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     piece = b"\0" * 2**18
+    if chunked:
+        piece = b"%x\r\n" % len(piece) + piece + b"\r\n"
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head.encode())
@@ -201,7 +207,9 @@ def test_every_pun_page_forbids_inline_script_and_foreign_framing(hub, pair, vic
 # -- finding 2: no body is read before the request is the owner's --------------------------------
 
 
-@pytest.mark.parametrize("who", ["anonymous", "mallory's cookies", "mallory's token"])
+@pytest.mark.parametrize(
+    "who", ["anonymous", "anonymous, chunked", "mallory's cookies", "mallory's token"]
+)
 def test_uploads_of_anyone_but_the_owner_are_refused_before_the_body_is_read(
     hub, pair, victim, mallory, who
 ):
@@ -211,14 +219,14 @@ def test_uploads_of_anyone_but_the_owner_are_refused_before_the_body_is_read(
     elif who == "mallory's token":
         headers = api_token(hub, mallory, MALLORY)
     tmp = f"/var/tmp/ondemand-hub/{VICTIM}"
-    target = f"{pair[VICTIM].pw_dir}/from-{who.split()[0]}.bin"
+    target = f"{pair[VICTIM].pw_dir}/from-{who.split()[0].strip(',')}.bin"
     for path in (
         f"/user/{VICTIM}/files/fs{quote(target)}",
         f"/user/{VICTIM}/files/api/uploads/0123456789abcdef0123456789abcdef",
     ):
         before = free_bytes(tmp)
         started = time.monotonic()
-        status, sent = hostile_put(hub, path, headers, 10**9)
+        status, sent = hostile_put(hub, path, headers, 10**9, chunked="chunked" in who)
         elapsed = time.monotonic() - started
         assert status in (401, 403), (path, status, sent)
         assert elapsed < 5 and sent < SEND_AT_MOST, (path, elapsed, sent)
