@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 import pytest
@@ -127,12 +128,19 @@ def xsrf(session: requests.Session, user: str) -> str:
     return next(c.value for c in session.cookies if c.name == "_xsrf" and user in c.path)
 
 
+class Put(NamedTuple):
+    status: int | None  # what the server answered; None: no answer while we sent
+    sent: int  # body bytes sent before the answer (or SEND_AT_MOST)
+    disk_used: int  # bytes the file system of ``watch`` lost meanwhile (connection still open)
+    body_files: list[str]  # files that appeared in ``watch``/client_body (connection open)
+
+
 def hostile_put(
-    hub, path: str, headers: dict[str, str], length: int, chunked: bool = False
-) -> tuple[int | None, int]:
+    hub, path: str, headers: dict[str, str], length: int, chunked: bool = False, watch: str = "/"
+) -> Put:
     """PUT a body of ``length`` bytes through the proxy, streamed from memory and bounded:
-    stop sending as soon as the server answers (or at SEND_AT_MOST). Returns the status the
-    server answered (None: no answer while we sent) and how many body bytes were sent.
+    stop sending as soon as the server answers (or at SEND_AT_MOST); what nginx wrote to disk
+    is measured before the connection closes (nginx removes a body file when it does).
     ``chunked``: no Content-Length, the body in chunks (a size nobody announced)."""
     port = int(hub.url.rsplit(":", 1)[1])
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}"
@@ -141,7 +149,8 @@ def hostile_put(
     piece = b"\0" * 2**18
     if chunked:
         piece = b"%x\r\n" % len(piece) + piece + b"\r\n"
-    sent = 0
+    sent, body_dir = 0, os.path.join(watch, "client_body")
+    files_before, free_before = listing(body_dir), free_bytes(watch)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head.encode())
         while sent < min(length, SEND_AT_MOST):
@@ -152,12 +161,21 @@ def hostile_put(
                 sent += sock.send(piece)
             except OSError:  # the server closed: it has answered (or gave up on us)
                 break
+        disk_used = free_before - free_bytes(watch)
+        body_files = sorted(set(listing(body_dir)) - set(files_before))
         try:
             answer = sock.recv(4096).decode("latin-1")
         except OSError:
             answer = ""
     status = int(answer.split()[1]) if answer.startswith("HTTP/1.1 ") else None
-    return status, sent
+    return Put(status, sent, disk_used, body_files)
+
+
+def listing(directory: str) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except FileNotFoundError:
+        return []
 
 
 def free_bytes(path: str) -> int:
@@ -224,13 +242,12 @@ def test_uploads_of_anyone_but_the_owner_are_refused_before_the_body_is_read(
         f"/user/{VICTIM}/files/fs{quote(target)}",
         f"/user/{VICTIM}/files/api/uploads/0123456789abcdef0123456789abcdef",
     ):
-        before = free_bytes(tmp)
         started = time.monotonic()
-        status, sent = hostile_put(hub, path, headers, 10**9, chunked="chunked" in who)
+        put = hostile_put(hub, path, headers, 10**9, chunked="chunked" in who, watch=tmp)
         elapsed = time.monotonic() - started
-        assert status in (401, 403), (path, status, sent)
-        assert elapsed < 5 and sent < SEND_AT_MOST, (path, elapsed, sent)
-        assert before - free_bytes(tmp) < DISK_SLACK
+        assert put.status in (401, 403), (path, put)
+        assert elapsed < 5 and put.sent < SEND_AT_MOST, (path, elapsed, put)
+        assert put.body_files == [] and put.disk_used < DISK_SLACK, (path, put)
     assert not os.path.exists(target)
 
 
@@ -243,11 +260,11 @@ def test_the_owner_uploads_within_the_limit_and_gets_413_beyond_it(hub, pair, vi
     assert Path(target).read_bytes() == body
     os.unlink(target)
     headers = {"Cookie": cookie_header(victim), "X-XSRFToken": xsrf(victim, VICTIM)}
-    status, sent = hostile_put(hub, f"/user/{VICTIM}/files/fs{quote(target)}", headers, 11 * 2**30)
-    assert (status, sent < SEND_AT_MOST) == (413, True)
+    put = hostile_put(hub, f"/user/{VICTIM}/files/fs{quote(target)}", headers, 11 * 2**30)
+    assert (put.status, put.sent < SEND_AT_MOST) == (413, True)
     # any other request's body is held by jupyter-server in memory: a small limit
-    status, sent = hostile_put(hub, f"/user/{VICTIM}/api/contents/x", headers, 17 * 2**20)
-    assert (status, sent < 17 * 2**20) == (413, True)
+    put = hostile_put(hub, f"/user/{VICTIM}/api/contents/x", headers, 17 * 2**20)
+    assert (put.status, put.sent < 17 * 2**20) == (413, True)
 
 
 # -- finding 5: root-owned trees made at install, checked at every start ------------------------
