@@ -457,3 +457,15 @@ def test_a_session_port_taken_by_another_user_never_gets_the_owners_traffic(pair
         run(STAGE, "pun", "stop", "--user", VICTIM, check=False)
     assert out.startswith("bound "), out  # the attack was made...
     assert "request" not in out, out  # ...and nothing of the victim's reached mallory
+
+
+def test_when_the_pun_stops_nobody_else_can_take_its_address(hub, pair, victim):
+    """With a TCP port, any local user could bind a stopped PUN's port and receive what the
+    proxy still routes there; the socket's directory is closed to them."""
+    sock = stage("show", "--user", VICTIM)["paths"]["nginx_socket"]
+    run(STAGE, "pun", "stop", "--user", VICTIM)
+    assert os.path.isdir(os.path.dirname(sock))  # the directory stays, closed
+    take = "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])"
+    done = as_user(MALLORY, take, sock)
+    assert done.returncode == 1 and "PermissionError" in done.stderr, done.stderr
+    assert not os.path.exists(sock)
