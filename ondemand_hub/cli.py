@@ -4,6 +4,7 @@ what to fix, one line per check."""
 from __future__ import annotations
 
 import argparse
+import grp
 import os
 import shutil
 import stat
@@ -16,7 +17,8 @@ from urllib.parse import urlparse
 from traitlets.config.loader import PyFileConfigLoader
 
 from ondemand_hub.stage.config import STAGE_CONFIG_PATH, StageConfig, load_config
-from ondemand_hub.stage.errors import ConfigError
+from ondemand_hub.stage.errors import ConfigError, PunError
+from ondemand_hub.stage.process import ensure_root_dir
 
 PREFIX = "/opt/ondemand-hub"
 
@@ -88,6 +90,35 @@ def check_vendor(vendor_dir: str, packages: list[str]) -> Finding:
     return Finding(True, "front-end libraries", ", ".join(packages))
 
 
+def check_root_trees(config: StageConfig) -> Finding:
+    """The directories ondemand-stage trusts, checked as it checks them at every start."""
+    check = "ondemand-stage's root-owned directories"
+    roots = (config.config_root, config.state_root, config.run_root, config.log_root)
+    for root in (*roots, config.tmp_root):
+        try:
+            ensure_root_dir(root, create=False)
+        except PunError as e:
+            return Finding(False, check, str(e))
+    return Finding(True, check, ", ".join((*roots, config.tmp_root)))
+
+
+def check_proxy_group(config: StageConfig) -> Finding:
+    """PUN sockets are reachable by their user and by stage.yml's proxy_group only."""
+    check = "proxy_group exists"
+    try:
+        grp.getgrnam(config.proxy_group)
+    except KeyError:
+        return Finding(
+            False, check, f"no group {config.proxy_group!r}; fix proxy_group in stage.yml"
+        )
+    return Finding(
+        True,
+        check,
+        f"{config.proxy_group}: the account that runs configurable-http-proxy must be in it "
+        "(root for the embedded setup), or no PUN answers the proxy",
+    )
+
+
 ORIGIN_CHECK = "one origin per user"
 
 
@@ -148,7 +179,17 @@ def doctor_checks(hub_config: str = HUB_CONFIG_PATH) -> list[Callable[[], Findin
         ),
         lambda: check_vendor(StageConfig().vendor_dir, StageConfig().vendor_packages),
         lambda: check_origins(hub_config),
+        lambda: check_root_trees(stage_config()),
+        lambda: check_proxy_group(stage_config()),
     ]
+
+
+def stage_config() -> StageConfig:
+    """stage.yml, or the defaults when it is broken (its own check reports that)."""
+    try:
+        return load_config(STAGE_CONFIG_PATH)
+    except ConfigError:
+        return StageConfig()
 
 
 def doctor(hub_config: str = HUB_CONFIG_PATH) -> int:

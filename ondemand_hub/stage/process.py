@@ -60,11 +60,12 @@ def _unsafe_level(st: os.stat_result, last: bool) -> str | None:
     return None
 
 
-def ensure_root_dir(path: str, mode: int = 0o755) -> None:
+def ensure_root_dir(path: str, mode: int = 0o755, create: bool = True) -> None:
     """Check every level of the absolute ``path`` from / down: a real directory (not a
     symlink), owned by root, not writable by group or others (a sticky parent excepted).
-    Missing levels are made (root's, 0755; the last one ``mode``). Refuses otherwise, naming
-    the level: another user may have made it first."""
+    Missing levels are made (root's, 0755; the last one ``mode``), or refused when ``create``
+    is false (``ondemand-hub doctor`` only looks). Refuses otherwise, naming the level: another
+    user may have made it first."""
     if not os.path.isabs(path):
         raise PunError(f"{path}: a root directory must be an absolute path")
     current = "/"
@@ -72,7 +73,9 @@ def ensure_root_dir(path: str, mode: int = 0o755) -> None:
     for i, name in enumerate(["", *levels]):
         current = os.path.join(current, name)
         last = i == len(levels)
-        if name:
+        if name and not create and not os.path.lexists(current):
+            raise PunError(f"{current} does not exist (made at install: scripts/setup.sh)")
+        if name and create:
             try:
                 os.mkdir(current, mode if last else 0o755)
             except FileExistsError:

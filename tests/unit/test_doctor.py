@@ -8,12 +8,15 @@ from pathlib import Path
 from ondemand_hub.cli import (
     Finding,
     check_origins,
+    check_proxy_group,
     check_root_owned,
+    check_root_trees,
     check_stage_config,
     check_vendor,
     check_world_runnable,
     origin_finding,
 )
+from ondemand_hub.stage.config import StageConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,3 +101,29 @@ def test_a_broken_hub_config_fails_the_check(tmp_path):
     config.write_text("c.JupyterHub.subdomain_host = undefined_name\n")
     finding = check_origins(str(config))
     assert not finding.ok and "cannot load" in finding.detail
+
+
+def stage_config_under(base: Path, **fields) -> StageConfig:
+    roots = ("config_root", "state_root", "run_root", "log_root", "tmp_root")
+    return StageConfig(**{name: str(base / name) for name in roots}, **fields)
+
+
+def test_root_trees_missing_or_writable_by_others_are_reported(tmp_path):
+    base = tmp_path / "portal"
+    config = stage_config_under(base)
+    finding = check_root_trees(config)
+    assert not finding.ok and finding.detail == (
+        f"{base} does not exist (made at install: scripts/setup.sh)"
+    )
+    for name in ("config_root", "state_root", "run_root", "log_root", "tmp_root"):
+        (base / name).mkdir(parents=True, mode=0o755)
+    assert check_root_trees(config).ok
+    (base / "tmp_root").chmod(0o777)  # anyone could plant links in it
+    finding = check_root_trees(config)
+    assert not finding.ok and finding.detail.startswith(f"refusing to use {base / 'tmp_root'}")
+
+
+def test_an_unknown_proxy_group_is_reported():
+    assert check_proxy_group(StageConfig(proxy_group="root")).ok
+    finding = check_proxy_group(StageConfig(proxy_group="odt-no-such-group"))
+    assert not finding.ok and "no group 'odt-no-such-group'" in finding.detail
