@@ -53,15 +53,15 @@ def accepts(ip: str, port: int) -> bool:
         return False
 
 
-def listeners(tables: list[str], port: int) -> set[int]:
-    """Inodes of the TCP sockets in LISTEN state on ``port`` (any address), from the text of
-    /proc/net/tcp and /proc/net/tcp6."""
+def listeners(tables: list[str], port: int | None = None) -> set[int]:
+    """Inodes of the TCP sockets in LISTEN state on ``port`` (any address; any port when
+    None), from the text of /proc/net/tcp and /proc/net/tcp6."""
     inodes = set()
     for text in tables:
         for line in text.splitlines()[1:]:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+            if state == "0A" and port in (None, int(local.rsplit(":", 1)[1], 16)):
                 inodes.add(int(inode))
     return inodes
 

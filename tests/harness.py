@@ -70,6 +70,8 @@ class Hub:
         self.url = f"http://{self.host}:{self.port}"
         self.subdomains = subdomains
         self.user = user
+        #: Accounts that signed in through this hub: their PUNs are stopped with it.
+        self.signed_in: set[str] = set()
         self.log_path = state_dir / "hub.log"
         self.proc: subprocess.Popen | None = None
         for name in ("jupyterhub_config.py",):
@@ -135,6 +137,12 @@ class Hub:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
+    def stop_puns(self) -> None:
+        """Stop the PUN of every account that signed in here: PUNs outlive their hub by design,
+        but not the test that started them."""
+        for name in sorted(self.signed_in):
+            run(STAGE, "pun", "stop", "--user", name, check=False)
+
     def log_tail(self, n: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
@@ -142,6 +150,7 @@ class Hub:
         self, name: str, password: str | None = None
     ) -> tuple[requests.Session, requests.Response]:
         """POST the login form like a browser; returns the session and the (unfollowed) reply."""
+        self.signed_in.add(name)
         s = requests.Session()
         s.get(f"{self.url}/hub/login", timeout=10)
         reply = s.post(
@@ -211,6 +220,7 @@ def running_hub(tag: str, **hub_options):
         yield hub.start()
     finally:
         hub.stop()
+        hub.stop_puns()
         shutil.rmtree(hub.state_dir, ignore_errors=True)
 
 
@@ -293,6 +303,7 @@ def sign_in_with_form(page, hub: Hub, name: str, password: str) -> None:
     """Fill JupyterHub's real login form in a Playwright page and wait for the dashboard."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+    hub.signed_in.add(name)
     page.goto(f"{hub.url}/hub/login")
     page.locator("#username_input").fill(name)
     page.locator("#password_input").fill(password)

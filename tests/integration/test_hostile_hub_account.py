@@ -26,6 +26,7 @@ from harness import (
     STAGE,
     Hub,
     ensure_account,
+    failed_progress_message,
     make_state_dir,
     run,
 )
@@ -217,7 +218,7 @@ def admin_hub(hostile_setup):
     assert r.status_code == 201, r.text
     yield hub, {"Authorization": f"token {r.json()['token']}"}
     hub.stop()
-    run(STAGE, "pun", "stop", "--user", SALLY, check=False)
+    hub.stop_puns()
     shutil.rmtree(state, ignore_errors=True)
 
 
@@ -232,20 +233,7 @@ def spawn_outcome(hub: Hub, token: dict, name: str) -> str:
     )
     if r.status_code >= 400:
         return r.json()["message"]
-    events = []
-    with requests.get(
-        f"{hub.url}/hub/api/users/{name}/servers/{SESSION}/progress",
-        headers=token,
-        stream=True,
-        timeout=60,
-    ) as stream:
-        for line in stream.iter_lines(decode_unicode=True):
-            if line and line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-                if events[-1].get("failed") or events[-1].get("ready"):
-                    break
-    assert events and events[-1].get("failed"), events
-    return events[-1]["message"]
+    return failed_progress_message(hub, token, name, SESSION)
 
 
 @pytest.mark.parametrize(

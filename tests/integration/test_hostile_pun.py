@@ -30,6 +30,7 @@ from harness import (
     running_hub,
     stage,
 )
+from ondemand_hub.launcher import listeners, process_tree, read_tcp_tables, socket_inodes
 from ondemand_hub.stage.config import load_config
 
 MALLORY, VICTIM = "odt-mallory", "odt-victim"
@@ -80,44 +81,6 @@ def as_user(name: str, code: str, *args: str, **kw) -> subprocess.CompletedProce
         timeout=30,
         **kw,
     )
-
-
-def pun_pids(info: dict) -> list[int]:
-    """nginx's master and workers and the jupyter-server of a PUN."""
-    pids = [info["pids"]["nginx"], info["pids"]["server"]]
-    for pid in list(pids):
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                if stat.rsplit(")", 1)[1].split()[1] == str(pid):
-                    pids.append(int(entry))
-    return pids
-
-
-def socket_inodes(pid: int) -> set[int]:
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[8:-1]))
-    return inodes
-
-
-def tcp_listen_inodes() -> set[int]:
-    """Inodes of every listening TCP socket of the host (IPv4 and IPv6)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":  # TCP_LISTEN
-                inodes.add(int(fields[9]))
-    return inodes
 
 
 def cookie_header(session: requests.Session) -> str:
@@ -190,9 +153,9 @@ def test_the_pun_has_no_tcp_port_and_only_its_owner_and_the_proxy_reach_its_sock
     hub, pair, victim
 ):
     info = stage("status", "--user", VICTIM)
-    listening = tcp_listen_inodes()
-    for pid in pun_pids(info):
-        assert not socket_inodes(pid) & listening, f"PUN process {pid} listens on TCP"
+    # nginx's master and workers and the jupyter-server: none holds a listening TCP socket
+    pids = [p for key in ("nginx", "server") for p in process_tree(info["pids"][key])]
+    assert len(pids) >= 3 and not socket_inodes(pids) & listeners(read_tcp_tables()), pids
     sock = Path(info["socket"])
     directory = sock.parent.stat()
     proxy_gid = grp.getgrnam(load_config().proxy_group).gr_gid  # root unless stage.yml says

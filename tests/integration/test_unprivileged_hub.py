@@ -63,6 +63,7 @@ def service_hub(accounts, tmp_path_factory, proxy_group_is_the_service_account):
     hub.start()
     yield hub
     hub.stop()
+    hub.stop_puns()
     run("scancel", "-u", "odt-carol", "--name=ondemand-jupyter-svc1", check=False)
     SUDOERS.unlink()
     shutil.rmtree(state, ignore_errors=True)
