@@ -25,6 +25,7 @@ from harness import (
     SLURM_CLUSTER,
     STAGE,
     Hub,
+    api_token,
     ensure_account,
     failed_progress_message,
     make_state_dir,
@@ -209,14 +210,7 @@ def admin_hub(hostile_setup):
     hub.start()
     s, reply = hub.login(SALLY, SALLY_PW)
     assert reply.status_code == 302, reply.text[-300:]
-    r = s.post(
-        f"{hub.url}/hub/api/users/{SALLY}/tokens",
-        json={"note": "admin", "expires_in": 600},
-        headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    yield hub, {"Authorization": f"token {r.json()['token']}"}
+    yield hub, api_token(hub, s, SALLY, "admin")
     hub.stop()
     hub.stop_puns()
     shutil.rmtree(state, ignore_errors=True)

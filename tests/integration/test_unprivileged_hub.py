@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import STAGE, Hub, make_state_dir, proc_ids, run, stage
+from harness import STAGE, Hub, api_token, make_state_dir, proc_ids, run, stage
 
 SERVICE = "odt-hubsvc"
 SUDOERS = Path("/etc/sudoers.d/ondemand-hub-test")
@@ -102,13 +102,7 @@ def test_a_session_starts_through_the_sudo_rules_with_the_token_kept(service_hub
     hub = service_hub
     s, reply = hub.login("odt-carol")
     assert reply.status_code == 302, reply.text[-500:]
-    r = s.post(
-        f"{hub.url}/hub/api/users/odt-carol/tokens",
-        json={"note": "svc", "expires_in": 600},
-        headers={"X-XSRFToken": s.cookies.get("_xsrf", path="/hub/")},
-        timeout=10,
-    )
-    token = {"Authorization": f"token {r.json()['token']}"}
+    token = api_token(hub, s, "odt-carol", "svc")
     r = requests.post(
         f"{hub.url}/hub/api/users/odt-carol/servers/svc1",
         json={"user_options": {"app": "jupyter", "bc_num_hours": 1}},
