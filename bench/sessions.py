@@ -191,22 +191,23 @@ async def count_polls(user: str, job_id: str, clusters_dir: str, n: int) -> dict
     """Poll ``n`` spawners of each class once, concurrently; count the Slurm commands run."""
     import batchspawner
 
+    from ondemand_hub.scheduler import adapter, slurm_adapter
     from ondemand_hub.spawners import session
 
     fake_user = SimpleNamespace(name=user, escaped_name=user, url=f"/user/{user}/")
     result = {}
 
-    # ours: the module's command runner, wrapped
+    # ours: the Slurm adapter's command runner, wrapped
     ours_calls: list[list[str]] = []
-    real_run = session.run_command
+    real_run = slurm_adapter.run_command
 
     async def counting_run(argv, env, timeout=30.0, stdin=None):
         ours_calls.append(list(argv))
         return await real_run(argv, env, timeout=timeout, stdin=stdin)
 
-    session.run_command = counting_run
+    slurm_adapter.run_command = counting_run
     try:
-        session.SlurmSessionSpawner._status_caches.clear()
+        adapter.STATUS_CACHES.clear()
         spawners = []
         for _ in range(n):
             s = session.SlurmSessionSpawner(user=fake_user, clusters_dir=clusters_dir)
@@ -216,7 +217,7 @@ async def count_polls(user: str, job_id: str, clusters_dir: str, n: int) -> dict
         polled = await asyncio.gather(*(s.poll() for s in spawners))
         result["ours"] = (len(ours_calls), time.perf_counter() - t0, polled)
     finally:
-        session.run_command = real_run
+        slurm_adapter.run_command = real_run
 
     # anchor: BatchSpawnerBase.run_command (a shell string), wrapped
     anchor_calls: list[str] = []

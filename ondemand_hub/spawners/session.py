@@ -11,36 +11,35 @@ attribute from the job's JSON and registers itself at import). What would be lef
 surface (``req_*``, ``exec_prefix``), which we must *not* honour because it reopens those holes.
 Not importing batchspawner at all also guarantees its handler is never registered.
 
-How a session runs:
+The spawner is glue (traits, validation, state, the Spawner contract); everything that depends
+on where a session runs is the cluster's *job adapter* (:mod:`ondemand_hub.scheduler.adapter`:
+``slurm`` in :mod:`~ondemand_hub.scheduler.slurm_adapter`, ``local`` in
+:mod:`~ondemand_hub.scheduler.local_adapter`, chosen once per cluster, and for a saved job by its
+id). How a session runs:
 
-* ``user_options`` = ``{"app": id, "cluster": id (optional), <form fields>}``, validated by
-  :func:`ondemand_hub.site.apps.validate_options` against the cluster's live partitions (one
-  cached ``sinfo`` per cluster); anything refused is a 400 :class:`SpawnException` naming the field.
+* ``user_options`` = ``{"app": id, "cluster": id (optional), <form fields>}``, validated by the
+  adapter (:func:`ondemand_hub.site.apps.validate_options` against a Slurm cluster's live
+  partitions, one cached ``sinfo`` per cluster; none on the local cluster); anything refused is
+  a 400 :class:`SpawnException` naming the field.
 * First ondemand-stage is asked whether the hub may act as the user at all (``user check``: the
   same account checks as for a PUN, so root, ``slurm``, ``munge``, disabled, locked and expired
   accounts are refused before anything is made). Then the session folder
-  ``~/ondemand/sessions/<server name>`` is created and ``sbatch`` is run *as the user*, each
-  through ``ondemand-stage user run`` (the spawners' one ``stage_command``: directly for a root
-  hub, through the one sudo rule for a service-account hub). The script goes on stdin; the hub's
-  ``JUPYTERHUB_*`` variables (the server token among them) go to the helper on stdin and reach
-  the job only through sbatch's environment with ``--export=<exactly those names>``: they are
-  never written to a file or put on a command line.
-* The job id is written to the hub database as soon as sbatch returns.
+  ``~/ondemand/sessions/<server name>`` is created and the adapter's submission (``sbatch``, or
+  the local ``start``) is run *as the user*, each through ``ondemand-stage user run`` (the
+  spawners' one ``stage_command``: directly for a root hub, through the one sudo rule for a
+  service-account hub). The script goes on stdin; the hub's ``JUPYTERHUB_*`` variables (the
+  server token among them) go to the helper on stdin and reach the job only through the
+  submission's environment or input: they are never written to a file or put on a command line.
+* The job id is written to the hub database as soon as the submission returns.
 * Port: no report endpoint. The job's launcher (:mod:`ondemand_hub.launcher`, ``jupyter_cmd``)
-  starts the server on a free port and, once it accepts connections, writes the port to
-  ``port.<job id>`` in the session folder; the hub reads that file *as the user* and accepts
-  only a whole number from 1024 to 65535. A user can only point their own session's route
-  somewhere.
-* Job state comes from one :class:`~ondemand_hub.scheduler.status.StatusCache` per cluster,
-  shared by every session of the hub (one ``squeue -t all`` per interval). A squeue error means
-  "unknown" (``poll`` returns None), a job that is not listed or ended means "gone" (1).
-
-On a cluster with ``adapter: local`` (the built-in default when clusters.d holds none) the same
-app script runs as a process tree of the user on the portal host instead
-(:mod:`ondemand_hub.scheduler.local`, docs/local-cluster.md): started and stopped through the
-same ``ondemand-stage user run``, job id ``local:<pid>:<start time>``, state read from
-``/proc``, the server on 127.0.0.1 only. Everything else (state, port file, re-adoption, early
-failure) is the same code as for Slurm.
+  starts the server on a free port of the adapter's ``listen_ip`` and, once it accepts
+  connections, writes the port to ``port.<job id>`` in the session folder; the hub reads that
+  file *as the user* and accepts only a whole number from 1024 to 65535. A user can only point
+  their own session's route somewhere.
+* Job state comes from the adapter's one shared source per cluster (one ``squeue -t all`` per
+  interval for every session of a Slurm cluster; ``/proc`` for local jobs). A scheduler that
+  does not answer means "unknown" (``poll`` returns None), a job that is not listed or ended
+  means "gone" (1).
 """
 
 from __future__ import annotations
@@ -58,80 +57,29 @@ from urllib.parse import urlsplit, urlunsplit
 from jupyterhub.spawner import Spawner, SpawnException
 from traitlets import Float, Integer, List, Unicode, default
 
-from ..scheduler import local
-from ..scheduler.batch import BatchScriptError, SessionContext, make_batch_script, make_sbatch_argv
-from ..scheduler.slurm import (
-    SlurmCommands,
-    job_ending,
-    parse_partitions,
-    parse_sbatch,
-    parse_scontrol_job,
-    parse_squeue,
-    plain_reason,
-    queue_position,
+from ..scheduler.adapter import (
+    SUBMITTING,
+    AdapterSettings,
+    CommandRefused,
+    JobAdapter,
+    SubmissionRefused,
+    SubmitFailed,
+    adapter_for,
+    is_gone,
 )
-from ..scheduler.slurm import run as run_command
-from ..scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
-from ..site.apps import App, FormError, default_app_dirs, load_apps, validate_options
+from ..scheduler.batch import BatchScriptError, SessionContext, make_batch_script
+from ..scheduler.status import SchedulerUnavailable
+from ..site.apps import App, FormError, default_app_dirs, load_apps
 from ..site.clusters import Cluster, default_clusters_dir, load_clusters
 from .pun import PUNSpawner
 from .stage import StageClient, StageCommandError
 
 _PASSED_ENV_PREFIX = "JUPYTERHUB_"
-#: Local jobs' states, read from /proc: one for the whole hub.
-_LOCAL_STATUS = local.LocalStatus()
-#: States after which a job will never run again (squeue's long names, plus NOTFOUND).
-GONE = "gone"
 
 #: The job's launcher (ondemand_hub/launcher.py), run in the session folder: starts the server
 #: on a free port of the address it is given and writes that port to ``port.<job id>`` once the
 #: server accepts connections. ``-I``: nothing from the folder or PYTHON* variables is imported.
 LAUNCHER = ("-I", "-m", "ondemand_hub.launcher")
-#: Where a Slurm job's server listens: the hub reaches it on the compute node.
-SLURM_IP = "0.0.0.0"
-
-
-def job_name_of(sbatch_argv: list[str]) -> str:
-    """The ``--job-name=`` of an sbatch argv."""
-    for arg in sbatch_argv:
-        if arg.startswith("--job-name="):
-            return arg.split("=", 1)[1]
-    raise ValueError("sbatch argv without --job-name")
-
-
-def queued_message(job_id: str, status: JobStatus, position: int | None) -> str:
-    """What the progress page says about a pending job: where, its place in line, why it
-    waits (in plain words) and when Slurm expects it to start."""
-    message = f"Job {job_id} is queued in {status.partition or 'the queue'}"
-    if position == 1:
-        message += ", next in line"
-    elif position:
-        message += f", number {position} in line"
-    reason = plain_reason(status.reason)
-    if reason:
-        message += f": {reason}"
-    message += "."
-    if status.start_time:
-        message += f" Expected start: {status.start_time.replace('T', ' ')}."
-    return message
-
-
-#: Seconds the controller's clock may be behind the hub's when a timed-out submission is
-#: looked up by its submit time.
-SUBMIT_CLOCK_SKEW = 30
-
-
-def submit_epoch(text: str) -> float | None:
-    """squeue's ``%V`` (submit time, ``2026-11-23T00:27:49`` in local time) as epoch seconds;
-    None when it is not such a time."""
-    try:
-        return time.mktime(time.strptime(text.strip(), "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return None
-
-
-def _gone(status: JobStatus) -> bool:
-    return not (status.is_pending or status.is_running)
 
 
 class SlurmSessionSpawner(StageClient, Spawner):
@@ -235,16 +183,13 @@ class SlurmSessionSpawner(StageClient, Spawner):
     def _default_http_timeout(self):
         return 60
 
-    # class-level: shared by every session of the hub
-    _status_caches: dict[str, StatusCache] = {}
-    _partitions: dict[str, tuple[float, list]] = {}
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.job_id = ""
         self.cluster_id = ""
         self.phase = ""
-        self.adapter = ""  # of the cluster a start() is submitting to
+        #: the adapter of the job being started or run (None: not known yet)
+        self.job_adapter: JobAdapter | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -252,6 +197,7 @@ class SlurmSessionSpawner(StageClient, Spawner):
         super().load_state(state)
         self.job_id = str(state.get("job_id", ""))
         self.cluster_id = str(state.get("cluster", ""))
+        self.job_adapter = None
 
     def get_state(self):
         state = super().get_state()
@@ -296,43 +242,36 @@ class SlurmSessionSpawner(StageClient, Spawner):
                 return c
         raise self._refuse("cluster", f"unknown cluster {cluster_id!r}")
 
-    @staticmethod
-    def commands(cluster: Cluster) -> SlurmCommands:
-        return SlurmCommands(
-            bin_dir=cluster.bin_dir, conf=cluster.conf, cluster=cluster.slurm_cluster
+    def adapter_for(self, cluster: Cluster, job_id: str = "") -> JobAdapter:
+        """The job adapter of ``cluster`` (:mod:`ondemand_hub.scheduler.adapter`) or, for a
+        saved ``job_id``, of the backend that started it (a local job is known by its id,
+        whatever clusters.d says now), with this spawner's settings."""
+        settings = AdapterSettings(
+            command_timeout=self.command_timeout,
+            status_interval=self.status_interval,
+            partitions_interval=self.partitions_interval,
+            stop_wait=self.stop_wait,
+            submit_lookups=self.submit_lookups,
+            python_command=self.python_command,
+            local_grace=self.local_grace,
+            local_default_hours=self.local_default_hours,
+        )
+        return adapter_for(
+            cluster,
+            self.user.name,
+            self._run_for_adapter,
+            settings,
+            log=self.log,
+            subject=f"{self.user.name}/{self.name}",
+            job_id=job_id,
         )
 
-    def status_cache(self, cluster: Cluster) -> StatusCache:
-        cache = self._status_caches.get(cluster.id)
-        if cache is None:
-            commands = self.commands(cluster)
-            timeout = self.command_timeout
-
-            async def query():
-                return parse_squeue(
-                    await run_command(commands.squeue_all(), commands.env(), timeout=timeout)
-                )
-
-            cache = self._status_caches[cluster.id] = StatusCache(query, self.status_interval)
-        return cache
-
-    def job_status(self) -> StatusCache | local.LocalStatus:
-        """Where the state of this session's job comes from: ``/proc`` for a local job (known
-        by its id, whatever clusters.d says now), else the shared squeue cache of its cluster
-        (SpawnException when clusters.d has no cluster at all)."""
-        if local.is_local_job(self.job_id):
-            return _LOCAL_STATUS
-        return self.status_cache(self._cluster_for_state())
-
-    async def partitions(self, cluster: Cluster) -> list:
-        cached = self._partitions.get(cluster.id)
-        if cached and time.monotonic() - cached[0] < self.partitions_interval:
-            return cached[1]
-        commands = self.commands(cluster)
-        text = await run_command(commands.sinfo_partitions(), commands.env(), self.command_timeout)
-        parts = parse_partitions(text)
-        self._partitions[cluster.id] = (time.monotonic(), parts)
-        return parts
+    def adapter_of_job(self) -> JobAdapter:
+        """The adapter of this session's saved job (SpawnException when clusters.d has no
+        cluster at all)."""
+        if self.job_adapter is None or not self.job_adapter.owns(self.job_id):
+            self.job_adapter = self.adapter_for(self._cluster_for_state(), self.job_id)
+        return self.job_adapter
 
     def apps(self) -> dict[str, App]:
         apps, errors = load_apps(self.app_dirs)
@@ -358,38 +297,17 @@ class SlurmSessionSpawner(StageClient, Spawner):
         if cluster_id is not None and not isinstance(cluster_id, str):
             raise self._refuse("cluster", "expected a cluster id")
         cluster = self.cluster(cluster_id)
-        app = apps[app_id]
-        if cluster.adapter == "local":
-            return app, cluster, self._local_values(app, options)
-        # Unknown fields are refused before anything asks the scheduler.
         try:
-            validate_options(app, {k: v for k, v in options.items() if k != "bc_queue"}, [])
+            values = await self.adapter_for(cluster).validate(apps[app_id], options)
         except FormError as e:
-            if e.field not in ("bc_queue", "bc_num_gpus"):
-                raise self._refuse(e.field, e.message) from None
-        try:
-            partitions = await self.partitions(cluster)
+            raise self._refuse(e.field, e.message) from None
         except SchedulerUnavailable as e:
             raise SpawnException(
                 f"The scheduler of {cluster.title} did not answer: {e}",
                 reason="scheduler_unavailable",
                 status_code=503,
             ) from None
-        try:
-            values = validate_options(app, options, partitions)
-        except FormError as e:
-            raise self._refuse(e.field, e.message) from None
-        return app, cluster, values
-
-    def _local_values(self, app: App, options: dict[str, Any]) -> dict[str, Any]:
-        """Form values for the local cluster: no partitions (an empty ``bc_queue``, as a form
-        sends it, is the same as none), so any partition or GPU asked for is refused."""
-        if options.get("bc_queue") in (None, ""):
-            options.pop("bc_queue", None)
-        try:
-            return validate_options(app, options, [])
-        except FormError as e:
-            raise self._refuse(e.field, e.message) from None
+        return apps[app_id], cluster, values
 
     # -- running commands as the user --------------------------------------------------------
 
@@ -438,6 +356,16 @@ class SlurmSessionSpawner(StageClient, Spawner):
             )
         return done["stdout"]
 
+    async def _run_for_adapter(
+        self, argv: list[str], env: dict[str, str], timeout: float, stdin: bytes | None = None
+    ) -> str:
+        """:meth:`run_as_user` as the adapters expect it (a refusal of the helper is their
+        CommandRefused)."""
+        try:
+            return await self.run_as_user(argv, env, timeout, stdin=stdin)
+        except StageCommandError as e:
+            raise CommandRefused(str(e)) from None
+
     def session_dir(self) -> str:
         home = pwd.getpwnam(self.user.name).pw_dir
         return os.path.join(home, "ondemand", "sessions", self.name)
@@ -447,8 +375,9 @@ class SlurmSessionSpawner(StageClient, Spawner):
         return await self.run_as_user(argv, {}, timeout=self.command_timeout)
 
     async def read_port(self) -> int | None:
+        path = self.adapter_of_job().port_file(self.session_dir(), self.job_id)
         try:
-            text = await self.read_as_user(os.path.join(self.session_dir(), f"port.{self.job_id}"))
+            text = await self.read_as_user(path)
         except (SchedulerUnavailable, StageCommandError):
             return None  # not written yet (or not readable now: unknown, keep waiting)
         text = text.strip()
@@ -489,154 +418,52 @@ class SlurmSessionSpawner(StageClient, Spawner):
             ) from None
 
     async def submit(self, app: App, cluster: Cluster, values: dict[str, Any]) -> str:
-        """Submit the session; its job id (Slurm's, or ``local:<pid>:<start time>``)."""
+        """Submit the session through the cluster's adapter; its job id."""
         env = {k: v for k, v in self.get_env().items() if k.startswith(_PASSED_ENV_PREFIX)}
-        if cluster.adapter == "local":
-            return await self.start_local(app, values, env)
-        commands = self.commands(cluster)
+        adapter = self.job_adapter = self.adapter_for(cluster)
         try:
-            context = self.session_context(app, env, SLURM_IP)
+            context = self.session_context(app, env, adapter.listen_ip)
             script = make_batch_script(app, values, context)
-            argv = make_sbatch_argv(commands, values, context)
-        except BatchScriptError as e:
-            raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
-        # Exactly the hub's variables reach the job, from sbatch's environment (not a file).
-        argv = ["--export=" + ",".join(sorted(env)) if a == "--export=NONE" else a for a in argv]
-        await self.make_session_dir(context.session_dir)
-        submitted_at = time.time()
-        try:
-            out = await self.run_as_user(
-                argv, {**commands.env(), **env}, self.command_timeout, stdin=script.encode()
-            )
-            return parse_sbatch(out)
-        except StageCommandError as e:
-            raise SpawnException(
-                f"The job could not be submitted: {e}", reason="submit_failed", status_code=503
-            ) from None
-        except SchedulerUnavailable as e:
-            # sbatch may have timed out or lost the controller's answer *after* the job was
-            # accepted (OOD #3198): adopt that job rather than lose it or submit it twice.
-            message = str(e).lower()
-            definitive = "submission failed" in message and "timed out" not in message
-            job_id = (
-                ""
-                if definitive
-                else await self.find_submitted(commands, job_name_of(argv), since=submitted_at)
-            )
-            if job_id:
-                self.log.warning(
-                    "%s/%s: sbatch failed (%s) but job %s was submitted: adopting it",
-                    self.user.name,
-                    self.name,
-                    e,
-                    job_id,
-                )
-                return job_id
-            raise SpawnException(
-                f"The job could not be submitted: {e}", reason="submit_failed", status_code=503
-            ) from None
-
-    async def start_local(self, app: App, values: dict[str, Any], env: dict[str, str]) -> str:
-        """Start the app's script as a process tree of the user on this host
-        (:mod:`ondemand_hub.scheduler.local`); its job id. The hub's variables go on stdin."""
-        hours = values.get("bc_num_hours") or self.local_default_hours
-        try:
-            context = self.session_context(app, env, local.LOCAL_IP)
-            script = make_batch_script(app, values, context)
-            argv = local.make_start_argv(
-                self.python_command, context.session_dir, int(hours) * 3600, self.local_grace
-            )
-            stdin = local.make_start_input(script, env)
-        except (BatchScriptError, local.LocalSessionError) as e:
+            submission = adapter.make_submission(script, values, context, env)
+        except (BatchScriptError, SubmissionRefused) as e:
             raise SpawnException(str(e), reason="invalid_options", status_code=400) from None
         await self.make_session_dir(context.session_dir)
         try:
-            out = await self.run_as_user(argv, {}, self.command_timeout, stdin=stdin)
-        except (SchedulerUnavailable, StageCommandError) as e:
-            raise SpawnException(
-                f"The app could not be started on the portal host: {e}",
-                reason="submit_failed",
-                status_code=503,
-            ) from None
-        job_id = out.strip().splitlines()[-1] if out.strip() else ""
-        if not local.JOB_ID.fullmatch(job_id):
-            raise SpawnException(
-                f"The app could not be started on the portal host: no job id in {out[-200:]!r}",
-                reason="submit_failed",
-                status_code=503,
-            )
-        return job_id
-
-    async def find_submitted(
-        self, commands: SlurmCommands, job_name: str, since: float | None = None
-    ) -> str:
-        """The newest queued or running job of this user called ``job_name`` submitted at or
-        after ``since`` (epoch seconds, less ``SUBMIT_CLOCK_SKEW`` for the controller's clock),
-        or "" (none, or the scheduler does not answer). An older job with the same name (a
-        server name used again through the REST API) is never adopted. Asked
-        ``submit_lookups`` times, a second apart: a job accepted at the very end of a timed-out
-        sbatch may be listed a moment later."""
-        argv = commands.argv(
-            "squeue", "-h", "-o", "%i|%V", "-t", "PD,CF,R", "-u", self.user.name, "-n", job_name
-        )
-        for attempt in range(self.submit_lookups):
-            if attempt:
-                await asyncio.sleep(1)
-            try:
-                out = await run_command(argv, commands.env(), timeout=self.command_timeout)
-            except SchedulerUnavailable as e:
-                self.log.warning("%s/%s: squeue -n %s: %s", self.user.name, self.name, job_name, e)
-                continue
-            ids = []
-            for line in out.splitlines():
-                job_id, _, submitted = line.strip().partition("|")
-                if not job_id.isdigit():
-                    continue
-                when = submit_epoch(submitted)
-                if since is not None and when is not None and when < since - SUBMIT_CLOCK_SKEW:
-                    self.log.info(
-                        "%s/%s: not adopting older job %s", self.user.name, self.name, job_id
-                    )
-                    continue
-                ids.append(job_id)
-            if ids:
-                return max(ids, key=int)
-        return ""
+            return await adapter.submit(submission)
+        except SubmitFailed as e:
+            raise SpawnException(str(e), reason="submit_failed", status_code=503) from None
 
     async def start(self):
         app, cluster, values = await self.validated_options()
         await self.check_account()
-        self.phase, self.adapter = "submitting", cluster.adapter
+        self.phase = "submitting"
         job_id = await self.submit(app, cluster, values)
         self.job_id, self.cluster_id = job_id, cluster.id
         self.persist_state()
         what = "started local session" if cluster.adapter == "local" else "submitted Slurm job"
         self.log.info("%s/%s: %s %s", self.user.name, self.name, what, job_id)
         self.phase = "queued"
-        local_job = cluster.adapter == "local"
-        return await self._wait_for_server(
-            _LOCAL_STATUS if local_job else self.status_cache(cluster)
-        )
+        return await self._wait_for_server(self.adapter_of_job())
 
     async def _wait_for_server(
-        self, cache: StatusCache | local.LocalStatus, deadline: float | None = None
+        self, adapter: JobAdapter, deadline: float | None = None
     ) -> tuple[str, int] | None:
-        """Wait until the job runs and its launcher has written its port: ``(node, port)``.
+        """Wait until the job runs and its launcher has written its port: ``(host, port)``.
         A job that ends first raises the spawn's error with its own output; past ``deadline``
         (monotonic) the answer is None."""
         job_id = self.job_id
         while deadline is None or time.monotonic() < deadline:
-            status = await cache.status(job_id, max_age=self.start_poll_interval)
-            if status is not None and _gone(status):
-                await cache.refresh(force=True)  # a brand-new job may not be listed yet
-                status = await cache.status(job_id)
-            if status is not None and _gone(status):
-                await self._ended_early(status)
+            status = await adapter.status(job_id, max_age=self.start_poll_interval)
+            if status is not None and is_gone(status):
+                await adapter.refresh()  # a brand-new job may not be listed yet
+                status = await adapter.status(job_id)
+            if status is not None and is_gone(status):
+                await self._ended_early(adapter, status)
             if status is not None and status.is_running and status.node:
                 self.phase = "waiting"
                 port = await self.read_port()
                 if port:
-                    self.ip, self.port = status.node.split(",")[0], port
+                    self.ip, self.port = adapter.server_host(status), port
                     self.phase = "up"
                     return (self.ip, self.port)
                 await asyncio.sleep(self.port_poll_interval)  # squeue is still asked ≤ 4/s
@@ -659,10 +486,10 @@ class SlurmSessionSpawner(StageClient, Spawner):
         if not self.job_id:
             return stored
         try:
-            cache = self.job_status()
+            adapter = self.adapter_of_job()
             deadline = time.monotonic() + self.start_timeout
             self.phase = "queued"
-            address = await self._wait_for_server(cache, deadline)
+            address = await self._wait_for_server(adapter, deadline)
         except SpawnException as e:
             self.log.warning("%s/%s: not re-adopted: %s", self.user.name, self.name, e)
             return stored
@@ -681,38 +508,18 @@ class SlurmSessionSpawner(StageClient, Spawner):
         url = urlsplit(stored)
         return urlunsplit(url._replace(netloc=f"{address[0]}:{address[1]}"))
 
-    async def _ended_early(self, status: JobStatus):
+    async def _ended_early(self, adapter: JobAdapter, status):
         tail = await self.log_tail()
         job_id = self.job_id
         self.clear_state()
         self.persist_state()
-        if local.is_local_job(job_id):
-            ended = f"The app's processes ({job_id})"
-        else:
-            ended = f"The job {job_id}"
-        how = "" if local.is_local_job(job_id) else f": {await self._how_it_ended(job_id, status)}"
+        how = await adapter.how_it_ended(job_id, status)
         raise SpawnException(
-            f"{ended} ended before its server was up{how}. Last lines of output.log:\n{tail}",
+            f"{adapter.describe(job_id)} ended before its server was up"
+            f"{': ' + how if how else ''}. Last lines of output.log:\n{tail}",
             reason="job_ended",
             status_code=500,
         )
-
-    async def _how_it_ended(self, job_id: str, status: JobStatus) -> str:
-        """ "failed, exit code 3", "ended: it ran out of time"...: from ``scontrol show job``
-        (squeue has no exit code); squeue's state when scontrol does not know the job any more."""
-        try:
-            commands = self.commands(self._cluster_for_state())
-            text = await run_command(
-                commands.scontrol_job(job_id), commands.env(), timeout=self.command_timeout
-            )
-            fields = parse_scontrol_job(text)
-        except (SchedulerUnavailable, SpawnException, ValueError):
-            fields = {}
-        if fields.get("JobState"):
-            return job_ending(fields["JobState"], fields.get("ExitCode", ""))
-        if status.state == "NOTFOUND":
-            return "it is gone from the queue"
-        return job_ending(status.state)
 
     def _cluster_for_state(self) -> Cluster:
         try:
@@ -724,56 +531,20 @@ class SlurmSessionSpawner(StageClient, Spawner):
         if not self.job_id:
             return 0
         try:
-            source = self.job_status()
+            adapter = self.adapter_of_job()
         except SpawnException:
             return None  # clusters.d broken: unknown, not gone
-        status = await source.status(self.job_id)
+        status = await adapter.status(self.job_id)
         if status is None:
             return None
-        if _gone(status):
+        if is_gone(status):
             return 1
         return None
 
     async def stop(self, now=False):
-        if not self.job_id:
-            self.clear_state()
-            return
-        if local.is_local_job(self.job_id):
-            await self.stop_local()
-            self.clear_state()
-            return
-        cluster = self._cluster_for_state()
-        commands = self.commands(cluster)
-        try:
-            await self.run_as_user(
-                commands.scancel(self.job_id), commands.env(), self.command_timeout
-            )
-        except (SchedulerUnavailable, StageCommandError) as e:
-            self.log.warning("%s/%s: scancel %s: %s", self.user.name, self.name, self.job_id, e)
-        if not now:
-            cache = self.status_cache(cluster)
-            deadline = time.monotonic() + self.stop_wait
-            while time.monotonic() < deadline:
-                await cache.refresh(force=True)
-                status = await cache.status(self.job_id)
-                if status is not None and _gone(status):
-                    break
-                await asyncio.sleep(0.5)
-            else:
-                self.log.warning(
-                    "%s/%s: job %s still listed", self.user.name, self.name, self.job_id
-                )
+        if self.job_id:
+            await self.adapter_of_job().cancel(self.job_id, wait=not now)
         self.clear_state()
-
-    async def stop_local(self) -> None:
-        """End a local session's whole process tree, as the user: TERM to the supervisor and its
-        process group, KILL after ``local_grace`` (the command waits for that itself)."""
-        argv = local.make_stop_argv(self.python_command, self.job_id, self.local_grace)
-        try:
-            out = await self.run_as_user(argv, {}, self.local_grace + self.command_timeout)
-            self.log.info("%s/%s: %s %s", self.user.name, self.name, self.job_id, out.strip())
-        except (SchedulerUnavailable, StageCommandError) as e:
-            self.log.warning("%s/%s: stop %s: %s", self.user.name, self.name, self.job_id, e)
 
     async def progress(self):
         last = None
@@ -785,45 +556,15 @@ class SlurmSessionSpawner(StageClient, Spawner):
             await asyncio.sleep(1)
 
     async def _progress_event(self) -> dict:
-        if self.adapter == "local" or local.is_local_job(self.job_id):
-            return await self._local_progress_event()
         if not self.job_id:
-            return {"progress": 10, "message": "Checking the form and submitting the job"}
-        if self.phase == "waiting":
-            return {"progress": 80, "message": "The job runs; waiting for the server to answer"}
+            if self.job_adapter is None:
+                return dict(SUBMITTING)
+            return await self.job_adapter.progress("", self.phase)
         try:
-            cache = self.job_status()
-            status = await cache.status(self.job_id)
+            adapter = self.adapter_of_job()
         except SpawnException:
-            cache, status = None, None
-        if status is None:
             return {"progress": 20, "message": "Submitted; the scheduler is not answering"}
-        if status.is_pending:
-            position = queue_position(getattr(cache, "jobs", {}), self.job_id)
-            return {"progress": 30, "message": queued_message(self.job_id, status, position)}
-        if status.is_running:
-            return {"progress": 60, "message": f"Job {self.job_id} is starting on {status.node}"}
-        return {"progress": 90, "message": f"Job {self.job_id} ended ({status.state.lower()})"}
-
-    async def _local_progress_event(self) -> dict:
-        if not self.job_id:
-            return {"progress": 10, "message": "Checking the form and starting the app here"}
-        pid = self.job_id.split(":")[1]
-        if self.phase == "waiting":
-            return {
-                "progress": 80,
-                "message": f"The app runs on the portal host (process {pid}); "
-                "waiting for its server to answer",
-            }
-        status = await _LOCAL_STATUS.status(self.job_id)
-        if status is None:
-            return {"progress": 20, "message": f"Started process {pid}; cannot read its state"}
-        if status.is_running:
-            return {
-                "progress": 60,
-                "message": f"Starting the app on the portal host (process {pid})",
-            }
-        return {"progress": 90, "message": f"The app's processes ({pid}) ended"}
+        return await adapter.progress(self.job_id, self.phase)
 
 
 class PortalSpawner(Spawner):

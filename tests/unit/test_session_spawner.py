@@ -1,6 +1,8 @@
-"""SlurmSessionSpawner without a hub or a scheduler: option validation (400 naming the field,
-before anything is submitted), state round-trip, the port file accepting only a port, and the
-PortalSpawner dispatch by server name."""
+"""SlurmSessionSpawner without a hub or a scheduler: the glue around the job adapters (option
+validation, 400 naming the field, before anything is submitted; state round-trip; the port file
+accepting only a port; start, poll, stop, re-adoption, early failure and progress through the
+cluster's adapter) and the PortalSpawner dispatch by server name. The adapters' own contracts:
+tests/unit/test_job_adapters.py."""
 
 import json
 import os
@@ -12,8 +14,11 @@ from types import SimpleNamespace
 import pytest
 from jupyterhub.spawner import SpawnException
 
-from ondemand_hub.scheduler.local import LocalStatus
+from ondemand_hub.scheduler import adapter as adapters
+from ondemand_hub.scheduler import slurm_adapter
+from ondemand_hub.scheduler.local_adapter import LocalAdapter
 from ondemand_hub.scheduler.slurm import Partition
+from ondemand_hub.scheduler.slurm_adapter import SlurmAdapter
 from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
 from ondemand_hub.spawners.pun import PUNSpawner
 from ondemand_hub.spawners.session import PortalSpawner, SlurmSessionSpawner
@@ -34,22 +39,35 @@ def clusters_dir(tmp_path):
     return d
 
 
+@pytest.fixture(autouse=True)
+def sinfo_calls(monkeypatch):
+    """A fake of the partitions query (``sinfo``, which needs a controller): answers PARTITIONS
+    and counts the calls. The shared caches start empty in every test."""
+    calls = []
+
+    async def partitions(self):
+        calls.append(self.cluster.id)
+        return PARTITIONS
+
+    monkeypatch.setattr(SlurmAdapter, "partitions", partitions)
+    monkeypatch.setattr(adapters, "STATUS_CACHES", {})
+    monkeypatch.setattr(slurm_adapter, "PARTITIONS", {})
+    return calls
+
+
 def make_spawner(clusters_dir, options, name="lab1"):
-    spawner = SlurmSessionSpawner(
+    return SlurmSessionSpawner(
         user=SimpleNamespace(name="odt-alice"),
         orm_spawner=SimpleNamespace(name=name, server=None),
         app_dirs=[str(REPO / "apps")],
         clusters_dir=str(clusters_dir),
         user_options=options,
     )
-    spawner.sinfo_calls = 0
 
-    async def partitions(cluster):
-        spawner.sinfo_calls += 1
-        return PARTITIONS
 
-    spawner.partitions = partitions
-    return spawner
+def share_cache(cluster_id, cache, adapter="slurm"):
+    """Make ``cache`` the one status cache of the cluster, as every session would find it."""
+    adapters.STATUS_CACHES[f"{adapter}:{cluster_id}"] = cache
 
 
 async def refused(spawner) -> SpawnException:
@@ -78,27 +96,28 @@ async def test_refused_options_are_a_400_naming_the_field(clusters_dir, options,
     assert f"'{field}'" in e.log_message or f"'{field}'" in str(e)
 
 
-async def test_unknown_field_is_refused_before_the_scheduler_is_asked(clusters_dir):
+async def test_unknown_field_is_refused_before_the_scheduler_is_asked(clusters_dir, sinfo_calls):
     spawner = make_spawner(clusters_dir, {"app": "jupyter", "runtime": "999:00:00"})
     await refused(spawner)
-    assert spawner.sinfo_calls == 0
+    assert sinfo_calls == []
 
 
-async def test_valid_options_get_defaults_and_the_default_partition(clusters_dir):
+async def test_valid_options_get_defaults_and_the_default_partition(clusters_dir, sinfo_calls):
     spawner = make_spawner(clusters_dir, {"app": "jupyter", "bc_num_hours": 2})
     app, cluster, values = await spawner.validated_options()
     assert (app.id, cluster.id) == ("jupyter", "hpc")
+    assert sinfo_calls == ["hpc"]
     assert values["bc_num_hours"] == 2 and values["bc_queue"] == "debug"
     assert values["jupyter_ui"] == "lab"
 
 
-async def test_the_builtin_local_cluster_needs_no_partition_account_or_gpus(tmp_path):
+async def test_the_builtin_local_cluster_needs_no_partition_account_or_gpus(tmp_path, sinfo_calls):
     spawner = make_spawner(tmp_path / "empty", {"app": "jupyter", "bc_queue": ""})
     app, cluster, values = await spawner.validated_options()
     assert cluster.id == "local" and cluster.adapter == "local"
     assert values["bc_queue"] is None and values["bc_account"] == ""
     assert values["bc_num_gpus"] == 0
-    assert spawner.sinfo_calls == 0  # no scheduler to ask
+    assert sinfo_calls == []  # no scheduler to ask
 
 
 @pytest.mark.parametrize(
@@ -264,19 +283,32 @@ async def test_poll_reads_the_shared_cache(clusters_dir, jobs, fail, expected):
 
     spawner = make_spawner(clusters_dir, {})
     spawner.job_id, spawner.cluster_id = "42", "hpc"
-    cache = StatusCache(query, interval=0)
-    spawner.status_cache = lambda cluster: cache
+    share_cache("hpc", StatusCache(query, interval=0))
     assert await spawner.poll() == expected
 
 
 def test_one_status_cache_per_cluster_for_all_sessions(clusters_dir):
     a, b = make_spawner(clusters_dir, {}, "lab1"), make_spawner(clusters_dir, {}, "lab2")
     cluster = a.cluster(None)
-    assert a.status_cache(cluster) is b.status_cache(cluster)
+    cache = a.adapter_for(cluster).status_cache()
+    assert b.adapter_for(cluster).status_cache() is cache
+    assert adapters.STATUS_CACHES == {"slurm:hpc": cache}
+
+
+async def test_a_broken_clusters_d_makes_a_saved_job_unknown_not_gone(tmp_path):
+    d = tmp_path / "clusters.d"
+    d.mkdir()
+    (d / "hpc.yml").write_text("v2:\n  job:\n    adapter: pbs\n")  # refused: no cluster left
+    spawner = make_spawner(d, {})
+    spawner.load_state({"job_id": "42", "cluster": "hpc"})
+    assert await spawner.poll() is None
+    assert (await spawner._progress_event())["progress"] == 20
 
 
 class FakeSlurmRunner:
-    """Stands in for ``ondemand_hub.spawners.session.run_command``: records every argv and
+    """A fake of Slurm's commands (no controller can be made to time out on cue): stands in for
+    ``ondemand_hub.scheduler.slurm_adapter.run_command`` and ondemand-stage's ``user run``,
+    records every argv and
     answers ``sbatch`` with ``sbatch_error`` (a SchedulerUnavailable) or a job id, and the
     job-name ``squeue`` lookup with ``listed`` (one answer per call, the last one repeated)."""
 
@@ -317,9 +349,7 @@ def stage_runs_with(spawner, runner):
 
 
 def submitting_spawner(clusters_dir, monkeypatch, runner):
-    from ondemand_hub.spawners import session
-
-    monkeypatch.setattr(session, "run_command", runner)
+    monkeypatch.setattr(slurm_adapter, "run_command", runner)
     spawner = make_spawner(clusters_dir, {"app": "jupyter"})
     stage_runs_with(spawner, runner)
     spawner.session_dir = lambda: "/home/odt-alice/ondemand/sessions/lab1"
@@ -388,8 +418,7 @@ def restarted_spawner(clusters_dir, monkeypatch, states):
     spawner.load_state({"job_id": "42", "cluster": "hpc"})
     stored = SimpleNamespace(url="http://127.0.0.1:49999/user/odt-alice/lab1/")
     monkeypatch.setattr(SlurmSessionSpawner, "server", property(lambda self: stored))
-    cache = StatusCache(query, interval=0)
-    spawner.status_cache = lambda cluster: cache
+    share_cache("hpc", StatusCache(query, interval=0))
     return spawner
 
 
@@ -433,8 +462,9 @@ async def _no_sleep(seconds, *args):
 
 
 class FakeLocalRunner:
-    """Stands in for ``run_command`` for a local session: records argv, stdin and environment,
-    and answers the start command with ``answer``."""
+    """A fake of ondemand-stage's ``user run`` for a local session (the real start is
+    tests/integration/test_local_sessions.py): records argv, stdin and environment, and answers
+    the start command with ``answer``."""
 
     def __init__(self, answer="local:4242:910956\n"):
         self.answer = answer
@@ -450,9 +480,6 @@ class FakeLocalRunner:
 
 
 def local_spawner(tmp_path, monkeypatch, runner, options=None):
-    from ondemand_hub.spawners import session
-
-    monkeypatch.setattr(session, "run_command", runner)
     spawner = make_spawner(tmp_path / "empty", options or {"app": "jupyter", "bc_num_hours": 2})
     stage_runs_with(spawner, runner)
     spawner.session_dir = lambda: "/home/odt-alice/ondemand/sessions/lab1"
@@ -516,11 +543,14 @@ async def test_poll_of_a_local_session_reads_proc(tmp_path):
     assert await spawner.poll() == 1  # the pid is someone else's now: gone
 
 
-async def test_a_local_session_is_known_by_its_id_even_on_a_slurm_only_portal(clusters_dir):
+async def test_a_local_session_is_known_by_its_id_even_on_a_slurm_only_portal(
+    clusters_dir, monkeypatch
+):
     spawner = make_spawner(clusters_dir, {})
     spawner.load_state({"job_id": own_job_id(), "cluster": "local"})
-    spawner.status_cache = lambda cluster: pytest.fail("squeue asked about a local session")
+    monkeypatch.setattr(SlurmAdapter, "status", lambda *a: pytest.fail("squeue asked"))
     assert await spawner.poll() is None
+    assert type(spawner.job_adapter) is LocalAdapter
 
 
 async def test_a_local_session_is_stopped_as_the_user(tmp_path, monkeypatch):
@@ -565,7 +595,7 @@ async def test_a_local_session_that_exits_early_fails_with_its_output(tmp_path):
 
     spawner.log_tail = log_tail
     with pytest.raises(SpawnException) as info:
-        await spawner._wait_for_server(LocalStatus())
+        await spawner._wait_for_server(spawner.adapter_of_job())
     message = info.value.log_message
     assert "before its server was up" in message and "boom: module not found" in message
     assert spawner.job_id == ""
@@ -573,7 +603,10 @@ async def test_a_local_session_that_exits_early_fails_with_its_output(tmp_path):
 
 async def test_local_progress_talks_about_the_portal_host(tmp_path):
     spawner = make_spawner(tmp_path / "empty", {})
-    spawner.adapter = "local"
+    assert (await spawner._progress_event())["message"] == (
+        "Checking the form and submitting the job"  # the cluster is not known yet
+    )
+    spawner.job_adapter = spawner.adapter_for(spawner.cluster("local"))
     assert "starting the app" in (await spawner._progress_event())["message"]
     spawner.job_id = own_job_id()
     assert "on the portal host" in (await spawner._progress_event())["message"]
@@ -606,7 +639,7 @@ async def test_progress_of_a_queued_job_gives_its_place_reason_and_expected_star
         return jobs
 
     spawner = make_spawner(clusters_dir, {})
-    spawner._status_caches = {"hpc": StatusCache(query, 60)}
+    share_cache("hpc", StatusCache(query, 60))
     spawner.cluster_id = "hpc"
     spawner.job_id = "12"
     event = await spawner._progress_event()
@@ -622,7 +655,7 @@ async def test_progress_of_a_queued_job_gives_its_place_reason_and_expected_star
     )
     spawner.job_id = "10"
     assert (await spawner._progress_event())["message"] == "Job 10 is starting on vm"
-    assert spawner._status_caches["hpc"].calls == 1
+    assert adapters.STATUS_CACHES["slurm:hpc"].calls == 1
 
 
 async def test_a_timed_out_sbatch_never_adopts_an_older_job_of_the_same_name(
@@ -643,27 +676,31 @@ async def test_a_timed_out_sbatch_never_adopts_an_older_job_of_the_same_name(
     assert runner.count("sbatch") == 2
 
 
-async def test_a_job_that_ended_early_is_described_from_scontrol(clusters_dir, monkeypatch):
-    from ondemand_hub.spawners import session
-
+async def test_a_job_that_ended_early_fails_the_spawn_saying_how(clusters_dir, monkeypatch):
+    """The error names the job and how it ended, from scontrol (here a fake of it: the
+    captured output of a real failed job), with the job's own output."""
     data = REPO / "tests" / "unit" / "data" / "slurm"
-    answers = {"8": (data / "scontrol_job_failed.txt").read_text()}
-    calls = []
 
     async def runner(argv, env, timeout=30.0, stdin=None):
-        calls.append(argv)
-        if argv[-1] in answers:
-            return answers[argv[-1]]
-        raise SchedulerUnavailable("slurm_load_jobs error: Invalid job id specified")
+        assert argv == ["scontrol", "show", "job", "-o", "8"]
+        return (data / "scontrol_job_failed.txt").read_text()
 
-    monkeypatch.setattr(session, "run_command", runner)
+    async def query():
+        return {"8": JobStatus(job_id="8", state="FAILED")}
+
+    async def log_tail():
+        return "ImportError: no module named jupyterlab"
+
+    monkeypatch.setattr(slurm_adapter, "run_command", runner)
+    share_cache("hpc", StatusCache(query, interval=0))
     spawner = make_spawner(clusters_dir, {})
-    spawner.cluster_id = "hpc"
-    failed = JobStatus(job_id="8", state="FAILED")
-    assert await spawner._how_it_ended("8", failed) == "failed, exit code 3"
-    assert calls[0] == ["scontrol", "show", "job", "-o", "8"]
-    # scontrol forgot it (or is down): squeue's word, or "gone"
-    timeout = JobStatus("9", "TIMEOUT")
-    assert await spawner._how_it_ended("9", timeout) == "ended: it ran out of time"
-    gone = JobStatus("9", "NOTFOUND")
-    assert await spawner._how_it_ended("9", gone) == "it is gone from the queue"
+    spawner.load_state({"job_id": "8", "cluster": "hpc"})
+    spawner.persist_state = lambda: None
+    spawner.log_tail = log_tail
+    with pytest.raises(SpawnException) as info:
+        await spawner._wait_for_server(spawner.adapter_of_job())
+    assert info.value.log_message == (
+        "The job 8 ended before its server was up: failed, exit code 3. Last lines of "
+        "output.log:\nImportError: no module named jupyterlab"
+    )
+    assert spawner.get_state() == {}
