@@ -12,8 +12,10 @@ setup-test:
 	bash scripts/setup.sh --test
 	bash scripts/slurm.sh start
 
-# `make run SLURM=1`: also start the single-node Slurm of scripts/slurm.sh and make it the cluster
-# of sessions (clusters.d/ondemand.yml, marked as ours). Without SLURM=1, sessions run on this
+# `make run SLURM=1`: also start the Slurm cluster of scripts/slurm.sh (this host's node, and two
+# compute nodes in network namespaces of their own: docs/deployment.md) and make it the cluster
+# of sessions (clusters.d/ondemand.yml, marked as ours); the hub's API then listens on the
+# portal's address on the compute nodes' bridge, where their sessions reach it. Without SLURM=1, sessions run on this
 # host (the built-in local cluster): a clusters.d/ondemand.yml that a SLURM=1 run wrote is removed;
 # any other cluster file is the site's and is left alone.
 #
@@ -23,6 +25,8 @@ setup-test:
 SUBDOMAIN_HOST ?=
 CLUSTERS_D := /etc/ondemand-hub/clusters.d
 MARK := \# written by make run SLURM=1
+# the portal's address on the compute nodes' bridge (scripts/slurm.sh's BRIDGE_IP)
+HUB_IP := $(if $(filter 1,$(SLURM)),10.77.0.1,)
 run: setup
 ifeq ($(SLURM),1)
 	bash scripts/slurm.sh start
@@ -37,7 +41,8 @@ else
 	  rm -f $(CLUSTERS_D)/ondemand.yml && echo "removed $(CLUSTERS_D)/ondemand.yml (SLURM=1 to use Slurm)"; \
 	fi
 endif
-	ONDEMAND_HUB_SUBDOMAIN_HOST='$(SUBDOMAIN_HOST)' $(VENV)/bin/jupyterhub -f jupyterhub_config.py
+	ONDEMAND_HUB_SUBDOMAIN_HOST='$(SUBDOMAIN_HOST)' ONDEMAND_HUB_HUB_IP='$(HUB_IP)' \
+	  $(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
 lint: setup-test
 	$(VENV)/bin/ruff check .

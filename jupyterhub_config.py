@@ -67,7 +67,10 @@ if subdomain_host:
 # the public port: ONDEMAND_HUB_PORT, else the subdomain host's, else 8000
 port = os.environ.get("ONDEMAND_HUB_PORT") or str(urlparse(subdomain_host).port or 8000)
 c.JupyterHub.bind_url = f"http://0.0.0.0:{port}"
-c.JupyterHub.hub_ip = "127.0.0.1"
+# The hub's API, which session servers call: loopback, unless they run on other hosts (compute
+# nodes): then an address they reach, e.g. the portal's on the test cluster's bridge
+# (scripts/slurm.sh; `make run SLURM=1` and the tests set it). docs/deployment.md.
+c.JupyterHub.hub_ip = os.environ.get("ONDEMAND_HUB_HUB_IP") or "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ.get("ONDEMAND_HUB_HUB_PORT", "8081"))
 c.JupyterHub.db_url = f"sqlite:///{state_dir}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = f"{state_dir}/jupyterhub_cookie_secret"

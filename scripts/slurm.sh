@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
-# A single-node Slurm cluster on this machine, from Debian's packages, with no systemd: for the
-# tests (`make test`) and `make run SLURM=1`. As root. Idempotent.
-#   scripts/slurm.sh [start]   install what is missing, start munged, slurmctld and slurmd, wait
-#                              until the node takes jobs (a second start with all up does nothing)
-#   scripts/slurm.sh stop      stop slurmd and slurmctld (munged is left running)
-#   scripts/slurm.sh status    what runs, and the node's state; exit 1 unless all is up
-# Environment: SLURM_START_TIMEOUT (seconds, default 60).
+# A Slurm cluster of several hosts on this machine, from Debian's packages, with no systemd: for
+# the tests (`make test`) and `make run SLURM=1`. As root. Idempotent.
+#   * the portal host (the root namespaces): slurmctld, and a slurmd for the node named as this
+#     host (`hostname -s`), alone in partitions debug (the default) and batch;
+#   * N compute nodes odh-node1..N (partition compute): each its own network namespace (named as
+#     the node, /run/netns/<node>) with a veth into the bridge odh-br0 (10.77.0.1/24; node i is
+#     10.77.0.(10+i)), its own hostname (UTS namespace) and its own mount namespace, in which its
+#     /etc/hosts, /var/spool/slurmd, /run/slurm and /var/log/slurm are the node's own (bound
+#     from /var/lib/ondemand-hub-cluster/<node>/), as on a separate machine; /home, /tmp and the
+#     rest of the file system are shared as NFS would share them. munged is shared (its socket is
+#     a file, reachable from every network namespace). docs/deployment.md has the topology.
+# The nodes' names resolve on the portal host through lines of /etc/hosts marked as this script's;
+# nothing but the bridge and the namespaces made here is touched.
+#   scripts/slurm.sh [start]   install what is missing, build the nodes' network, start munged,
+#                              slurmctld and every slurmd, wait until every node takes jobs (a
+#                              second start with all up does nothing)
+#   scripts/slurm.sh stop      stop every slurmd and slurmctld (munged is left running) and
+#                              remove the nodes' namespaces, bridge and /etc/hosts lines
+#   scripts/slurm.sh status    what runs, and the nodes' states; exit 1 unless all is up
+# What was built is written to /run/slurm/cluster.json (the tests read it): the portal's address
+# on the bridge (the hub's API must listen there) and each compute node's name, address and
+# network namespace.
+# Environment: SLURM_START_TIMEOUT (seconds, default 60), SLURM_COMPUTE_NODES (default 2).
 # No slurmdbd: finished jobs are only written to a text file (jobcomp/filetxt), which `sacct -c`
 # reads as root; plain `sacct`, `sacct --json` and `sacctmgr` have no database to ask here.
 # tests/unit/data/slurm/README.md has what this Slurm (22.05) offers and its quirks.
@@ -20,6 +36,13 @@ RUNDIR=/run/slurm
 CTLD_PIDFILE=$RUNDIR/slurmctld.pid
 SLURMD_PIDFILE=$RUNDIR/slurmd.pid
 MUNGE_KEY=/etc/munge/munge.key
+NODES=${SLURM_COMPUTE_NODES:-2}
+BRIDGE=odh-br0
+NET=10.77.0
+BRIDGE_IP=$NET.1
+NODE_ROOT=/var/lib/ondemand-hub-cluster
+STATE=$RUNDIR/cluster.json
+HOSTS_MARK="# ondemand-hub scripts/slurm.sh compute node"
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 log() { echo "slurm: $*"; }
@@ -57,11 +80,21 @@ wait_for() {
 }
 
 node_name() { hostname -s; }
+compute_nodes() { for ((i = 1; i <= NODES; i++)); do echo "odh-node$i"; done; }
+all_nodes() { node_name && compute_nodes; }
+node_addr() { echo "$NET.$((10 + ${1#odh-node}))"; }
+node_dir() { echo "$NODE_ROOT/$1"; }
 
 # The node's state as sinfo prints it, e.g. "idle", "mixed", "down*", "drained", "" if unknown.
-node_state() { sinfo -h -N -n "$(node_name)" -o '%T' 2>/dev/null | head -n1; }
+node_state() { sinfo -h -N -n "${1:-$(node_name)}" -o '%T' 2>/dev/null | head -n1; }
 # planned: idle but kept free for a pending job that will start there (the backfill scheduler)
-node_ready() { [[ $(node_state) =~ ^(idle|mixed|allocated|completing|planned)$ ]]; }
+node_ready() { [[ $(node_state "$@") =~ ^(idle|mixed|allocated|completing|planned)$ ]]; }
+all_ready() {
+  local n
+  for n in $(all_nodes); do node_ready "$n" || return 1; done
+}
+# A compute node's slurmd pid file, as the portal host sees it.
+node_pidfile() { echo "$(node_dir "$1")/run/slurmd.pid"; }
 
 install_packages() {
   local missing=() p
@@ -162,6 +195,13 @@ $node State=UNKNOWN
 PartitionName=debug Nodes=$name Default=YES MaxTime=1:00:00 State=UP
 PartitionName=batch Nodes=$name Default=NO MaxTime=2-00:00:00 State=UP
 EOF
+  # The compute nodes: this machine's CPUs and memory each (they share them).
+  [ "$NODES" -gt 0 ] || return 0
+  local n
+  for n in $(compute_nodes); do
+    echo "${node/NodeName=$name /NodeName=$n NodeAddr=$(node_addr "$n") } State=UNKNOWN"
+  done
+  echo "PartitionName=compute Nodes=odh-node[1-$NODES] Default=NO MaxTime=1:00:00 State=UP"
 }
 
 # Writes slurm.conf; returns 0 if it changed.
@@ -179,6 +219,91 @@ write_conf() {
   rm -f "$new"
 }
 
+# --- the compute nodes' network: a bridge, and per node a namespace with a veth in it ---------
+
+# The /etc/hosts a node sees: every node of the cluster by its address, the portal host by its
+# address on the bridge (SlurmctldHost is the portal host's name).
+node_hosts() {
+  local n
+  printf '127.0.0.1 localhost\n%s %s\n' "$BRIDGE_IP" "$(node_name)"
+  for n in $(compute_nodes); do printf '%s %s\n' "$(node_addr "$n")" "$n"; done
+}
+
+# The portal host's /etc/hosts gets one marked line per compute node (others' lines stay).
+write_hosts() {
+  local want n
+  want=$(for n in $(compute_nodes); do printf '%s %s %s\n' "$(node_addr "$n")" "$n" "$HOSTS_MARK"; done)
+  [ "$(grep -F "$HOSTS_MARK" /etc/hosts || true)" = "$want" ] && return 0
+  remove_hosts
+  [ -z "$want" ] || printf '%s\n' "$want" >>/etc/hosts
+}
+# /etc/hosts may be a bind mount (containers): rewrite it in place, never replace the file.
+remove_hosts() {
+  local kept
+  kept=$(grep -vF "$HOSTS_MARK" /etc/hosts || true)
+  [ "$kept" = "$(cat /etc/hosts)" ] || printf '%s\n' "$kept" >/etc/hosts
+}
+
+network_up() {
+  local n veth addr dir
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    log "making bridge $BRIDGE ($BRIDGE_IP/24)"
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip -br addr show dev "$BRIDGE" | grep -qF " $BRIDGE_IP/24" || ip addr add "$BRIDGE_IP/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  for n in $(compute_nodes); do
+    veth=odh-veth${n#odh-node} addr=$(node_addr "$n") dir=$(node_dir "$n")
+    [ -e "/run/netns/$n" ] || { log "making network namespace $n ($addr)" && ip netns add "$n"; }
+    ip link show "$veth" >/dev/null 2>&1 || ip link add "$veth" type veth peer name eth0 netns "$n"
+    ip link set "$veth" master "$BRIDGE" up
+    ip -n "$n" -br addr show dev eth0 | grep -qF " $addr/24" || ip -n "$n" addr add "$addr/24" dev eth0
+    ip -n "$n" link set eth0 up
+    ip -n "$n" link set lo up
+    install -d -m 0755 "$dir" "$dir/spool" "$dir/run"
+    install -d -o slurm -g slurm -m 0755 "$dir/log"
+    node_hosts >"$dir/hosts"
+  done
+  write_hosts
+}
+
+network_down() {
+  local n
+  for n in $(compute_nodes); do
+    ip link del "odh-veth${n#odh-node}" 2>/dev/null || true
+    [ ! -e "/run/netns/$n" ] || { log "removing network namespace $n" && ip netns del "$n"; }
+  done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  remove_hosts
+  rm -f "$STATE"
+}
+
+# slurmd of compute node N: in N's network namespace, with N's hostname and N's own
+# /etc/hosts, spool, run and log folders (a mount namespace of its own; mounts of the portal
+# host still propagate into it). slurmd finds its NodeName by the hostname.
+start_node_slurmd() {
+  local n=$1 dir
+  dir=$(node_dir "$n")
+  log "starting slurmd of $n"
+  nsenter --net="/run/netns/$n" -- unshare --uts --mount --propagation slave -- sh -ec '
+    hostname "$1"
+    for m in hosts:/etc/hosts spool:/var/spool/slurmd run:/run/slurm log:/var/log/slurm; do
+      mount --bind "$2/${m%%:*}" "${m#*:}"
+    done
+    exec slurmd' sh "$n" "$dir" || die "slurmd of $n did not start (see $dir/log/slurmd.log)"
+}
+
+write_state() {
+  local n sep="" nodes=""
+  for n in $(compute_nodes); do
+    nodes+="$sep{\"name\": \"$n\", \"address\": \"$(node_addr "$n")\", \"netns\": \"/run/netns/$n\"}"
+    sep=", "
+  done
+  install -d -m 0755 "$RUNDIR"
+  printf '{"portal_address": "%s", "partition": "compute", "nodes": [%s]}\n' "$BRIDGE_IP" "$nodes" >"$STATE.tmp"
+  mv "$STATE.tmp" "$STATE"
+}
+
 stop_daemon() { # PIDFILE NAME
   local pid
   pid=$(pid_of "$1")
@@ -193,9 +318,40 @@ stop_daemon() { # PIDFILE NAME
   rm -f "$1"
 }
 
-do_stop() {
+stop_daemons() {
+  local n
+  for n in $(compute_nodes); do stop_daemon "$(node_pidfile "$n")" slurmd; done
   stop_daemon "$SLURMD_PIDFILE" slurmd
   stop_daemon "$CTLD_PIDFILE" slurmctld
+}
+
+do_stop() {
+  stop_daemons
+  network_down
+}
+
+daemons_up() {
+  local n
+  daemon_up "$CTLD_PIDFILE" slurmctld && daemon_up "$SLURMD_PIDFILE" slurmd || return 1
+  for n in $(compute_nodes); do daemon_up "$(node_pidfile "$n")" slurmd || return 1; done
+}
+
+# Wait until node N takes jobs; a node left DOWN or DRAINED (e.g. by an earlier unclean stop) is
+# brought back.
+wait_node() {
+  local n=$1 deadline=$((SECONDS + TIMEOUT)) state resumed=-10
+  until node_ready "$n"; do
+    state=$(node_state "$n")
+    if [[ $state =~ ^(down|drain|drained|draining|fail|failing)\*?$ ]] && [ $((SECONDS - resumed)) -ge 5 ]; then
+      log "node $n is $state: resuming"
+      scontrol update nodename="$n" state=resume 2>/dev/null || true
+      resumed=$SECONDS
+    fi
+    [ $SECONDS -lt $deadline ] ||
+      die "node $n is '${state}' after ${TIMEOUT}s, not idle (see the slurmd.log of $n, $LOGDIR/slurmctld.log)"
+    sleep 0.5
+  done
+  log "node $n is $(node_state "$n")"
 }
 
 do_start() {
@@ -203,12 +359,12 @@ do_start() {
   install_packages
   ensure_hostname
   start_munge
-  if write_conf && { daemon_up "$CTLD_PIDFILE" slurmctld || daemon_up "$SLURMD_PIDFILE" slurmd; }; then
-    log "slurm.conf changed: restarting"
-    do_stop
-  fi
-  if daemon_up "$CTLD_PIDFILE" slurmctld && daemon_up "$SLURMD_PIDFILE" slurmd && ctld_up && node_ready; then
-    log "running (node $(node_name) $(node_state))"
+  network_up
+  # every daemon reads the new slurm.conf: those that run are restarted
+  if write_conf; then stop_daemons; fi
+  write_state
+  if daemons_up && ctld_up && all_ready; then
+    log "running (nodes $(all_nodes | tr '\n' ' ')up)"
     return 0
   fi
 
@@ -225,22 +381,12 @@ do_start() {
     log "starting slurmd"
     slurmd || die "slurmd did not start (see $LOGDIR/slurmd.log)"
   fi
-
-  # A node left DOWN or DRAINED (e.g. by an earlier unclean stop) is brought back.
-  local deadline=$((SECONDS + TIMEOUT)) state resumed=-10
-  until node_ready; do
-    state=$(node_state)
-    if [[ $state =~ ^(down|drain|drained|draining|fail|failing)$ ]] && [ $((SECONDS - resumed)) -ge 5 ]; then
-      log "node $(node_name) is $state: resuming"
-      scontrol update nodename="$(node_name)" state=resume 2>/dev/null || true
-      resumed=$SECONDS
-    fi
-    [ $SECONDS -lt $deadline ] ||
-      die "node $(node_name) is '${state}' after ${TIMEOUT}s, not idle (see $LOGDIR/slurmd.log, $LOGDIR/slurmctld.log)"
-    sleep 0.5
+  local n state
+  for n in $(compute_nodes); do
+    daemon_up "$(node_pidfile "$n")" slurmd || start_node_slurmd "$n"
   done
+  for n in $(all_nodes); do wait_node "$n"; done
   state=$(node_state)
-  log "node $(node_name) is $state"
 
   # A test job, unless users' jobs already keep the node busy (it might wait for them).
   if [ "$state" = idle ]; then
@@ -249,6 +395,14 @@ do_start() {
     log "running (a test job ran)"
   else
     log "running (node busy: no test job)"
+  fi
+  # One step on every compute node: each answers with its own hostname, from its own namespace.
+  if [ "$NODES" -gt 0 ] && [ -z "$(squeue -h -p compute -o %i 2>/dev/null)" ]; then
+    local names
+    names=$(timeout "$TIMEOUT" srun -p compute -N"$NODES" -n"$NODES" -t 1 -J slurm.sh-check hostname | sort | tr '\n' ' ') ||
+      die "a test job on the compute nodes failed or took over ${TIMEOUT}s (see $NODE_ROOT/*/log/slurmd.log)"
+    [ "$names" = "$(compute_nodes | sort | tr '\n' ' ')" ] || die "the compute nodes answered '$names'"
+    log "compute nodes answered: $names"
   fi
 }
 
@@ -266,9 +420,18 @@ do_status() {
     echo "slurmd: down"
     ok=1
   fi
+  local n
+  for n in $(compute_nodes); do
+    if daemon_up "$(node_pidfile "$n")" slurmd; then echo "slurmd of $n: up (pid $(pid_of "$(node_pidfile "$n")"), $(node_addr "$n"))"; else
+      echo "slurmd of $n: down"
+      ok=1
+    fi
+  done
   if [ $ok = 0 ]; then
-    echo "node $(node_name): $(node_state)"
-    node_ready || ok=1
+    for n in $(all_nodes); do
+      echo "node $n: $(node_state "$n")"
+      node_ready "$n" || ok=1
+    done
   fi
   return $ok
 }

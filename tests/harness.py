@@ -228,18 +228,32 @@ def running_hub(tag: str, **hub_options):
 
 SLURM_SH = str(REPO / "scripts" / "slurm.sh")
 SLURM_CLUSTER = "v2:\n  metadata:\n    title: Test HPC\n  job:\n    adapter: slurm\n"
+#: What scripts/slurm.sh built: the portal's address on the compute nodes' bridge, the partition
+#: of the compute nodes, and each node's name, address and network namespace.
+SLURM_CLUSTER_STATE = Path("/run/slurm/cluster.json")
+
+
+def slurm_cluster() -> dict:
+    """scripts/slurm.sh's description of the cluster it built (/run/slurm/cluster.json)."""
+    return json.loads(SLURM_CLUSTER_STATE.read_text())
 
 
 @contextlib.contextmanager
 def slurm_hub(tag: str, env: dict | None = None):
-    """A started Hub whose only cluster is this machine's Slurm (a clusters.d of its own)."""
+    """A started Hub whose only cluster is this machine's Slurm (a clusters.d of its own); its
+    API listens on the portal's address on the compute nodes' bridge, which their sessions reach."""
     if run("bash", SLURM_SH, "status", check=False).returncode != 0:
         raise RuntimeError("Slurm is not running (make test starts it)")
     clusters = Path(f"/var/tmp/ondemand-hub-test-{os.getpid()}-{tag}-clusters.d")
     clusters.mkdir(exist_ok=True)
     (clusters / "hpc.yml").write_text(SLURM_CLUSTER)
+    hub_env = {
+        "ONDEMAND_HUB_CLUSTERS_DIR": str(clusters),
+        "ONDEMAND_HUB_HUB_IP": slurm_cluster()["portal_address"],
+        **(env or {}),
+    }
     try:
-        with running_hub(tag, env={"ONDEMAND_HUB_CLUSTERS_DIR": str(clusters), **(env or {})}) as h:
+        with running_hub(tag, env=hub_env) as h:
             yield h
     finally:
         shutil.rmtree(clusters, ignore_errors=True)

@@ -532,9 +532,11 @@ async def test_unknown_composer_jobs_and_sources(call, home):
 async def test_partitions_for_the_settings_form(call):
     code, body = await call("api/ondemand/composer/partitions?cluster=test")
     assert code == 200
+    # scripts/slurm.sh: debug (default) and batch, then the compute nodes' partition
     assert [(p["name"], p["default"]) for p in body["partitions"]] == [
         ("debug", True),
         ("batch", False),
+        ("compute", False),
     ]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, run
+from harness import REPO, run, slurm_cluster
 from ondemand_hub.scheduler.slurm import SlurmCommands, parse_partitions, parse_squeue
 from ondemand_hub.scheduler.slurm import run as run_slurm
 from ondemand_hub.scheduler.status import StatusCache
@@ -42,6 +42,12 @@ def submit_as(user: str, *args: str) -> str:
     ]
     out = run(*argv, *args).stdout
     return out.strip().split(";")[0]
+
+
+def partition_cpus(partition: str) -> dict[str, int]:
+    """CPUs of each node of ``partition``, as Slurm has them (never this machine's count)."""
+    out = run("sinfo", "-h", "-N", "-p", partition, "-o", "%N %c").stdout
+    return {name: int(cpus) for name, cpus in (line.split() for line in out.splitlines())}
 
 
 def cache() -> StatusCache:
@@ -76,11 +82,10 @@ async def test_a_users_job_runs_as_that_user_and_is_seen_by_the_shared_query(acc
 
 
 async def test_pending_job_has_a_reason_and_cancel_ends_it(accounts):
-    hog = submit_as(
-        "odt-bob", "-p", "debug", "-c", str(os.cpu_count()), "-t", "2", "--wrap", "sleep 60"
-    )
+    (cpus,) = partition_cpus("debug").values()  # the portal host's node, alone in debug
+    hog = submit_as("odt-bob", "-p", "debug", "-c", str(cpus), "-t", "2", "--wrap", "sleep 60")
     waiting = submit_as(
-        "odt-alice", "-p", "debug", "-c", str(os.cpu_count()), "-t", "2", "--wrap", "sleep 60"
+        "odt-alice", "-p", "debug", "-c", str(cpus), "-t", "2", "--wrap", "sleep 60"
     )
     try:
         pending = await wait_for_state(waiting, {"PENDING"})
@@ -93,8 +98,14 @@ async def test_pending_job_has_a_reason_and_cancel_ends_it(accounts):
 
 async def test_partitions_are_read_from_sinfo():
     partitions = parse_partitions(await run_slurm(SLURM.sinfo_partitions(), SLURM.env()))
-    assert [(p.name, p.default) for p in partitions] == [("debug", True), ("batch", False)]
-    assert all(p.cpus_total == os.cpu_count() for p in partitions)
+    assert [(p.name, p.default) for p in partitions] == [
+        ("debug", True),
+        ("batch", False),
+        ("compute", False),
+    ]
+    assert all(p.cpus_total == sum(partition_cpus(p.name).values()) for p in partitions)
+    compute = next(p for p in partitions if p.name == "compute")
+    assert compute.nodes == len(slurm_cluster()["nodes"]) >= 2
 
 
 async def test_controller_down_means_unknown_then_recovers():
