@@ -10,17 +10,20 @@
 #     from /var/lib/ondemand-hub-cluster/<node>/), as on a separate machine; /home, /tmp and the
 #     rest of the file system are shared as NFS would share them. munged is shared (its socket is
 #     a file, reachable from every network namespace). docs/deployment.md has the topology.
-# The nodes' names resolve on the portal host through lines of /etc/hosts marked as this script's;
+#   * a login host odh-login (10.77.0.2): Debian's sshd in namespaces of its own (network,
+#     hostname, /etc/hosts), for users' ssh logins (the LinuxHost backend).
+# The hosts' names resolve on the portal host through lines of /etc/hosts marked as this script's;
 # nothing but the bridge and the namespaces made here is touched.
 #   scripts/slurm.sh [start]   install what is missing, build the nodes' network, start munged,
 #                              slurmctld and every slurmd, wait until every node takes jobs (a
 #                              second start with all up does nothing)
-#   scripts/slurm.sh stop      stop every slurmd and slurmctld (munged is left running) and
-#                              remove the nodes' namespaces, bridge and /etc/hosts lines
+#   scripts/slurm.sh stop      stop every slurmd, slurmctld and the login host's sshd (munged
+#                              is left running) and remove the namespaces, the bridge and the
+#                              /etc/hosts lines
 #   scripts/slurm.sh status    what runs, and the nodes' states; exit 1 unless all is up
 # What was built is written to /run/slurm/cluster.json (the tests read it): the portal's address
 # on the bridge (the hub's API must listen there) and each compute node's name, address and
-# network namespace.
+# network namespace, and the login host's.
 # Environment: SLURM_START_TIMEOUT (seconds, default 60), SLURM_COMPUTE_NODES (default 2).
 # No slurmdbd: finished jobs are only written to a text file (jobcomp/filetxt), which `sacct -c`
 # reads as root; plain `sacct`, `sacct --json` and `sacctmgr` have no database to ask here.
@@ -29,7 +32,7 @@ set -euo pipefail
 
 ACTION=${1:-start}
 TIMEOUT=${SLURM_START_TIMEOUT:-60}
-PACKAGES=(slurm-wlm slurm-client munge)
+PACKAGES=(slurm-wlm slurm-client munge openssh-server)
 CONF=/etc/slurm/slurm.conf
 LOGDIR=/var/log/slurm
 RUNDIR=/run/slurm
@@ -42,7 +45,9 @@ NET=10.77.0
 BRIDGE_IP=$NET.1
 NODE_ROOT=/var/lib/ondemand-hub-cluster
 STATE=$RUNDIR/cluster.json
-HOSTS_MARK="# ondemand-hub scripts/slurm.sh compute node"
+LOGIN=odh-login
+LOGIN_IP=$NET.2
+HOSTS_MARK="# ondemand-hub scripts/slurm.sh"
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 log() { echo "slurm: $*"; }
@@ -82,7 +87,10 @@ wait_for() {
 node_name() { hostname -s; }
 compute_nodes() { for ((i = 1; i <= NODES; i++)); do echo "odh-node$i"; done; }
 all_nodes() { node_name && compute_nodes; }
-node_addr() { echo "$NET.$((10 + ${1#odh-node}))"; }
+# Every host in a namespace of its own: the compute nodes and the login host.
+ns_hosts() { compute_nodes && echo "$LOGIN"; }
+node_addr() { if [ "$1" = "$LOGIN" ]; then echo "$LOGIN_IP"; else echo "$NET.$((10 + ${1#odh-node}))"; fi; }
+host_veth() { if [ "$1" = "$LOGIN" ]; then echo odh-vethl; else echo "odh-veth${1#odh-node}"; fi; }
 node_dir() { echo "$NODE_ROOT/$1"; }
 
 # The node's state as sinfo prints it, e.g. "idle", "mixed", "down*", "drained", "" if unknown.
@@ -226,13 +234,13 @@ write_conf() {
 node_hosts() {
   local n
   printf '127.0.0.1 localhost\n%s %s\n' "$BRIDGE_IP" "$(node_name)"
-  for n in $(compute_nodes); do printf '%s %s\n' "$(node_addr "$n")" "$n"; done
+  for n in $(ns_hosts); do printf '%s %s\n' "$(node_addr "$n")" "$n"; done
 }
 
 # The portal host's /etc/hosts gets one marked line per compute node (others' lines stay).
 write_hosts() {
   local want n
-  want=$(for n in $(compute_nodes); do printf '%s %s %s\n' "$(node_addr "$n")" "$n" "$HOSTS_MARK"; done)
+  want=$(for n in $(ns_hosts); do printf '%s %s %s\n' "$(node_addr "$n")" "$n" "$HOSTS_MARK"; done)
   [ "$(grep -F "$HOSTS_MARK" /etc/hosts || true)" = "$want" ] && return 0
   remove_hosts
   [ -z "$want" ] || printf '%s\n' "$want" >>/etc/hosts
@@ -252,8 +260,8 @@ network_up() {
   fi
   ip -br addr show dev "$BRIDGE" | grep -qF " $BRIDGE_IP/24" || ip addr add "$BRIDGE_IP/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
-  for n in $(compute_nodes); do
-    veth=odh-veth${n#odh-node} addr=$(node_addr "$n") dir=$(node_dir "$n")
+  for n in $(ns_hosts); do
+    veth=$(host_veth "$n") addr=$(node_addr "$n") dir=$(node_dir "$n")
     [ -e "/run/netns/$n" ] || { log "making network namespace $n ($addr)" && ip netns add "$n"; }
     ip link show "$veth" >/dev/null 2>&1 || ip link add "$veth" type veth peer name eth0 netns "$n"
     ip link set "$veth" master "$BRIDGE" up
@@ -269,8 +277,8 @@ network_up() {
 
 network_down() {
   local n
-  for n in $(compute_nodes); do
-    ip link del "odh-veth${n#odh-node}" 2>/dev/null || true
+  for n in $(ns_hosts); do
+    ip link del "$(host_veth "$n")" 2>/dev/null || true
     [ ! -e "/run/netns/$n" ] || { log "removing network namespace $n" && ip netns del "$n"; }
   done
   ip link del "$BRIDGE" 2>/dev/null || true
@@ -293,6 +301,23 @@ start_node_slurmd() {
     exec slurmd' sh "$n" "$dir" || die "slurmd of $n did not start (see $dir/log/slurmd.log)"
 }
 
+# The login host: Debian's sshd in the login host's namespaces (network, hostname, its own
+# /etc/hosts), with this machine's host keys and PAM, as users' ssh logins reach it.
+sshd_pidfile() { echo "$(node_dir "$LOGIN")/run/sshd.pid"; }
+start_login_sshd() {
+  local dir
+  dir=$(node_dir "$LOGIN")
+  [ -s /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A
+  install -d -m 0755 /run/sshd
+  log "starting sshd of $LOGIN"
+  nsenter --net="/run/netns/$LOGIN" -- unshare --uts --mount --propagation slave -- sh -ec '
+    hostname "$1"
+    mount --bind "$2/hosts" /etc/hosts
+    exec /usr/sbin/sshd -o PidFile="$2/run/sshd.pid"' sh "$LOGIN" "$dir" ||
+    die "sshd of $LOGIN did not start"
+  wait_for 10 "sshd of $LOGIN is up" daemon_up "$(sshd_pidfile)" sshd || die "sshd of $LOGIN is not up"
+}
+
 write_state() {
   local n sep="" nodes=""
   for n in $(compute_nodes); do
@@ -300,7 +325,8 @@ write_state() {
     sep=", "
   done
   install -d -m 0755 "$RUNDIR"
-  printf '{"portal_address": "%s", "partition": "compute", "nodes": [%s]}\n' "$BRIDGE_IP" "$nodes" >"$STATE.tmp"
+  printf '{"portal_address": "%s", "partition": "compute", "nodes": [%s], "login": {"name": "%s", "address": "%s", "netns": "/run/netns/%s"}}\n' \
+    "$BRIDGE_IP" "$nodes" "$LOGIN" "$LOGIN_IP" "$LOGIN" >"$STATE.tmp"
   mv "$STATE.tmp" "$STATE"
 }
 
@@ -322,6 +348,7 @@ stop_daemons() {
   local n
   for n in $(compute_nodes); do stop_daemon "$(node_pidfile "$n")" slurmd; done
   stop_daemon "$SLURMD_PIDFILE" slurmd
+  stop_daemon "$(sshd_pidfile)" sshd
   stop_daemon "$CTLD_PIDFILE" slurmctld
 }
 
@@ -334,6 +361,7 @@ daemons_up() {
   local n
   daemon_up "$CTLD_PIDFILE" slurmctld && daemon_up "$SLURMD_PIDFILE" slurmd || return 1
   for n in $(compute_nodes); do daemon_up "$(node_pidfile "$n")" slurmd || return 1; done
+  daemon_up "$(sshd_pidfile)" sshd
 }
 
 # Wait until node N takes jobs; a node left DOWN or DRAINED (e.g. by an earlier unclean stop) is
@@ -385,6 +413,7 @@ do_start() {
   for n in $(compute_nodes); do
     daemon_up "$(node_pidfile "$n")" slurmd || start_node_slurmd "$n"
   done
+  daemon_up "$(sshd_pidfile)" sshd || start_login_sshd
   for n in $(all_nodes); do wait_node "$n"; done
   state=$(node_state)
 
@@ -427,6 +456,10 @@ do_status() {
       ok=1
     fi
   done
+  if daemon_up "$(sshd_pidfile)" sshd; then echo "sshd of $LOGIN: up (pid $(pid_of "$(sshd_pidfile)"), $LOGIN_IP)"; else
+    echo "sshd of $LOGIN: down"
+    ok=1
+  fi
   if [ $ok = 0 ]; then
     for n in $(all_nodes); do
       echo "node $n: $(node_state "$n")"

@@ -236,3 +236,40 @@ async def vnc_greeting(hub, session: requests.Session, base: str) -> bytes:
         return await ws.read_message()
     finally:
         ws.close()
+
+
+def test_the_login_host_runs_a_users_command_over_ssh_in_its_own_namespace(cluster, tmp_path):
+    """The login host (Debian's sshd in a namespace of its own, for the LinuxHost backend to
+    come): Nina's key gets her a shell there, in its network namespace, with its hostname; a
+    key that is not hers is refused."""
+    ensure_account(NINA, PASSWORDS[NINA])
+    login = cluster["login"]
+    ssh_dir = Path(f"/home/{NINA}/.ssh")
+    keys = ssh_dir / "authorized_keys"
+    kept = keys.read_bytes() if keys.exists() else None
+    for name in ("nina", "other"):
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name))
+    host_key = Path("/etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2]
+    (tmp_path / "known_hosts").write_text(f"{login['name']} {' '.join(host_key)}\n")
+
+    known = f"UserKnownHostsFile={tmp_path / 'known_hosts'}"
+
+    def ssh(key: str, command: str):
+        return run(
+            "ssh", "-i", str(tmp_path / key), "-l", NINA, "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-o", known,
+            "-o", "ConnectTimeout=10", login["name"], command, check=False, timeout=30,
+        )  # fmt: skip
+
+    try:
+        run("install", "-d", "-o", NINA, "-g", NINA, "-m", "0700", str(ssh_dir))
+        run("install", "-o", NINA, "-g", NINA, "-m", "0600", str(tmp_path / "nina.pub"), str(keys))
+        done = ssh("nina", "hostname; id -un; stat -L -c %i /proc/self/ns/net")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [login["name"], NINA, str(netns(login["netns"])[1])]
+        assert ssh("other", "true").returncode == 255
+    finally:
+        if kept is None:
+            keys.unlink(missing_ok=True)
+        else:
+            keys.write_bytes(kept)
