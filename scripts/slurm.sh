@@ -32,7 +32,7 @@ set -euo pipefail
 
 ACTION=${1:-start}
 TIMEOUT=${SLURM_START_TIMEOUT:-60}
-PACKAGES=(slurm-wlm slurm-client munge openssh-server)
+PACKAGES=(slurm-wlm slurm-client munge openssh-server iproute2)
 CONF=/etc/slurm/slurm.conf
 LOGDIR=/var/log/slurm
 RUNDIR=/run/slurm
