@@ -4,18 +4,13 @@ per ``history_interval``)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from typing import Any
 
 from traitlets import Bool, Float, List, Unicode, default
 
 from ondemand_dashboard.portalapp import PortalExtensionApp
 from ondemand_hub.scheduler.slurm import (
-    Partition,
-    parse_partitions,
-    parse_sacct,
     parse_squeue,
     parse_squeue_fields,
     run,
@@ -64,25 +59,6 @@ class JobsExtensionApp(PortalExtensionApp):
 
     poll_interval = Float(5.0, help="Seconds between refreshes of the Jobs pages.").tag(config=True)
 
-    job_status_interval = Float(
-        5.0,
-        help="""Seconds one squeue answer (the Active jobs table, the composer's job states) is
-        reused. However many jobs and tabs, squeue runs at most once per interval per cluster;
-        default 5 s, the pages' refresh; e.g. 15 on a very busy controller.""",
-    ).tag(config=True)
-
-    history_interval = Float(
-        60.0,
-        help="""Seconds one sacct answer (completed jobs) is reused; where sacct fails (no
-        slurmdbd) it is not asked again for five times as long.""",
-    ).tag(config=True)
-
-    command_timeout = Float(
-        20.0,
-        help="Seconds squeue, scontrol, scancel or sacct may take. Slurm gives up on a dead "
-        "controller after about 9 s; longer than that, so its own message is shown.",
-    ).tag(config=True)
-
     submit_timeout = Float(
         30.0,
         help="Seconds sbatch may take. On a timeout the job may still have been queued: the "
@@ -102,9 +78,6 @@ class JobsExtensionApp(PortalExtensionApp):
     def initialize_settings(self) -> None:
         self._job_caches: dict[tuple[Cluster, bool], StatusCache] = {}
         self._rows: dict[tuple[Cluster, bool], dict[str, dict[str, str]]] = {}
-        self._history: dict[Cluster, tuple[float, dict[str, Any]]] = {}
-        self._partitions: dict[Cluster, tuple[float, list[Partition] | None]] = {}
-        self._history_locks: dict[Cluster, asyncio.Lock] = {}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers.default_handlers)
@@ -159,42 +132,11 @@ class JobsExtensionApp(PortalExtensionApp):
             cache.invalidate()
 
     async def history(self, cluster: Cluster) -> dict[str, Any]:
-        """The user's completed jobs of the last 7 days from sacct: ``{"available": True,
-        "jobs": {id: fields}}``, or ``{"available": False, "note": sacct's message}`` where
-        there is no accounting (no slurmdbd: "Slurm accounting storage is disabled")."""
-        # tabs refreshing together wait for one sacct instead of each starting their own
-        async with self._history_locks.setdefault(cluster, asyncio.Lock()):
-            cached = self._history.get(cluster)
-            if cached and time.monotonic() < cached[0]:
-                return cached[1]
-            return await self._ask_history(cluster)
-
-    async def _ask_history(self, cluster: Cluster) -> dict[str, Any]:
-        commands = self.slurm_commands(cluster)
-        try:
-            argv = commands.sacct_jobs(self.unix_user())
-            text = await run(argv, commands.env(), timeout=self.command_timeout)
-            result, ttl = {"available": True, "jobs": parse_sacct(text)}, self.history_interval
-        except (SchedulerUnavailable, OSError) as e:
-            self.log.info("sacct on %s: no completed jobs: %s", cluster.id, e)
-            note = getattr(e, "strerror", None) or str(e)
-            result, ttl = {"available": False, "note": note}, self.history_interval * 5
-        self._history[cluster] = (time.monotonic() + ttl, result)
-        return result
-
-    async def partitions(self, cluster: Cluster) -> list[Partition] | None:
-        """The cluster's partitions (cached ``job_status_interval`` × 6), None when sinfo
-        fails."""
-        cached = self._partitions.get(cluster)
-        if cached and time.monotonic() < cached[0]:
-            return cached[1]
-        commands = self.slurm_commands(cluster)
-        try:
-            text = await run(commands.sinfo_partitions(), commands.env(), self.command_timeout)
-            parts: list[Partition] | None = parse_partitions(text)
-        except (SchedulerUnavailable, OSError) as e:
-            self.log.warning("sinfo on %s failed: %s", cluster.id, e)
-            parts = None
-        ttl = self.job_status_interval * 6 if parts is not None else self.job_status_interval
-        self._partitions[cluster] = (time.monotonic() + ttl, parts)
-        return parts
+        """The user's completed jobs of the last 7 days from sacct (the PUN's shared answer):
+        ``{"available": True, "jobs": {id: fields}}``, or ``{"available": False, "note":
+        sacct's message}`` where there is no accounting (no slurmdbd: "Slurm accounting
+        storage is disabled")."""
+        answer = await self.slurm_history(cluster)
+        if answer.available:
+            return {"available": True, "jobs": answer.jobs}
+        return {"available": False, "note": answer.note}

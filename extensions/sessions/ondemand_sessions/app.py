@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from typing import Any
 
 from traitlets import Dict, Float, List, Unicode, default
 
 from ondemand_dashboard.portalapp import PortalExtensionApp
 from ondemand_dashboard.usersettings import write_user_settings
-from ondemand_hub.scheduler.slurm import (
-    Partition,
-    parse_accounts,
-    parse_partitions,
-    parse_sacct,
-    run,
-)
-from ondemand_hub.scheduler.status import JobStatus, SchedulerUnavailable, StatusCache
+from ondemand_hub.scheduler.status import JobStatus, StatusCache
 from ondemand_hub.site.apps import App, default_app_dirs, load_apps
 from ondemand_hub.site.clusters import Cluster
 
@@ -57,54 +49,16 @@ class SessionsExtensionApp(PortalExtensionApp):
         """,
     ).tag(config=True)
 
-    partitions_interval = Float(
-        30.0, help="Seconds one sinfo answer (the partitions a form offers) is reused."
-    ).tag(config=True)
-
     poll_interval = Float(5.0, help="Seconds between refreshes of the My sessions page.").tag(
         config=True
     )
-
-    job_status_interval = Float(
-        5.0,
-        help="""Seconds one squeue answer (the jobs of the My sessions cards) is reused.
-
-        However many cards and browser tabs are open, squeue runs at most once per interval per
-        cluster (plus ``squeue --start`` while a session is queued). Default 5 s, the page's
-        refresh interval; e.g. 15 on a very busy controller.
-        """,
-    ).tag(config=True)
-
-    history_interval = Float(
-        60.0,
-        help="""Seconds one sacct answer (how ended sessions ended, once squeue has forgotten
-        their jobs) is reused; where sacct fails (no slurmdbd) it is not asked again for five
-        times as long.""",
-    ).tag(config=True)
-
-    accounts_interval = Float(
-        300.0,
-        help="""Seconds one sacctmgr answer (the accounts a form offers) is reused.
-
-        Accounts change rarely; 5 minutes keeps sacctmgr (slurmdbd) out of every form view.
-        """,
-    ).tag(config=True)
-
-    command_timeout = Float(
-        20.0,
-        help="Seconds squeue or sacctmgr may take. Slurm gives up on a dead controller after "
-        "about 9 s; longer than that, so its own message is shown.",
-    ).tag(config=True)
 
     @default("app_dirs")
     def _default_app_dirs(self) -> list[str]:
         return default_app_dirs()
 
     def initialize_settings(self) -> None:
-        self._partitions: dict[str, tuple[float, list[Partition]]] = {}
-        self._accounts: dict[Cluster, tuple[float, list[str] | None]] = {}
         self._job_caches: dict[Cluster, StatusCache] = {}
-        self._history: dict[Cluster, tuple[float, dict[str, JobStatus]]] = {}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers.default_handlers)
@@ -128,23 +82,6 @@ class SessionsExtensionApp(PortalExtensionApp):
             return None if os.access(command, os.X_OK) else command
         return None if shutil.which(command) else command
 
-    async def partitions(self, cluster: Cluster) -> list[Partition] | None:
-        """The cluster's partitions ([] for a local cluster), None when sinfo failed."""
-        if cluster.adapter != "slurm":
-            return []
-        cached = self._partitions.get(cluster.id)
-        if cached and time.monotonic() - cached[0] < self.partitions_interval:
-            return cached[1]
-        commands = self.slurm_commands(cluster)
-        try:
-            text = await run(commands.sinfo_partitions(), commands.env(), timeout=30.0)
-        except (SchedulerUnavailable, OSError) as e:
-            self.log.warning("sinfo on %s failed: %s", cluster.id, e)
-            return None
-        parts = parse_partitions(text)
-        self._partitions[cluster.id] = (time.monotonic(), parts)
-        return parts
-
     def job_cache(self, cluster: Cluster) -> StatusCache | None:
         """The shared squeue answer of a Slurm cluster (None for a local one)."""
         if cluster.adapter != "slurm":
@@ -164,43 +101,11 @@ class SessionsExtensionApp(PortalExtensionApp):
             cache.invalidate()
 
     async def job_history(self, cluster: Cluster) -> dict[str, JobStatus]:
-        """The user's jobs of the last 7 days from Slurm's accounting (sacct), for the cards of
-        ended sessions whose job squeue no longer lists (MinJobAge); {} where there is no
-        accounting (sacct fails without slurmdbd) or on a local cluster."""
-        if cluster.adapter != "slurm":
-            return {}
-        cached = self._history.get(cluster)
-        if cached and time.monotonic() < cached[0]:
-            return cached[1]
-        commands = self.slurm_commands(cluster)
-        user = self.unix_user()
-        try:
-            text = await run(commands.sacct_jobs(user), commands.env(), self.command_timeout)
-            jobs, ttl = history_jobs(parse_sacct(text), user), self.history_interval
-        except (SchedulerUnavailable, OSError, ValueError) as e:
-            self.log.info("sacct on %s: no job history: %s", cluster.id, e)
-            jobs, ttl = {}, self.history_interval * 5
-        self._history[cluster] = (time.monotonic() + ttl, jobs)
-        return jobs
-
-    async def accounts(self, cluster: Cluster) -> list[str] | None:
-        """The user's Slurm accounts on ``cluster``; None when there is nothing to offer (a
-        local cluster, no accounting: sacctmgr fails without slurmdbd, or no association)."""
-        if cluster.adapter != "slurm":
-            return None
-        cached = self._accounts.get(cluster)
-        if cached and time.monotonic() - cached[0] < self.accounts_interval:
-            return cached[1]
-        commands = self.slurm_commands(cluster)
-        argv = commands.sacctmgr_accounts(self.unix_user())
-        try:
-            accounts = parse_accounts(await run(argv, commands.env(), timeout=self.command_timeout))
-        except (SchedulerUnavailable, OSError) as e:
-            self.log.info("sacctmgr on %s: no accounts to offer: %s", cluster.id, e)
-            accounts = []
-        result = accounts or None
-        self._accounts[cluster] = (time.monotonic(), result)
-        return result
+        """The user's jobs of the last 7 days from Slurm's accounting (the PUN's shared sacct
+        answer), for the cards of ended sessions whose job squeue no longer lists (MinJobAge);
+        {} where there is no accounting (sacct fails without slurmdbd) or on a local cluster."""
+        answer = await self.slurm_history(cluster)
+        return history_jobs(answer.jobs, self.unix_user()) if answer.available else {}
 
     # -- remembered form values --------------------------------------------------------------
 

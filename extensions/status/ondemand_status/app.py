@@ -64,15 +64,6 @@ class StatusExtensionApp(PortalExtensionApp):
         """,
     ).tag(config=True)
 
-    command_timeout = Float(
-        20.0,
-        help="""Seconds sinfo or squeue may take.
-
-        Slurm gives up on a dead controller after about 9 s; 20 s lets its own message be
-        shown, e.g. 30 on a slow controller.
-        """,
-    ).tag(config=True)
-
     quota_paths = List(
         Unicode(),
         help="""Disk quota files in Open OnDemand's JSON format (version 1): paths or
