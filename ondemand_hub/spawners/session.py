@@ -440,10 +440,11 @@ class SlurmSessionSpawner(StageClient, Spawner):
         job_id = await self.submit(app, cluster, values)
         self.job_id, self.cluster_id = job_id, cluster.id
         self.persist_state()
-        what = "started local session" if cluster.adapter == "local" else "submitted Slurm job"
-        self.log.info("%s/%s: %s %s", self.user.name, self.name, what, job_id)
+        adapter = self.adapter_of_job()
+        subject = f"{self.user.name}/{self.name}"
+        self.log.info("%s: %s job %s on cluster %s", subject, adapter.name, job_id, cluster.id)
         self.phase = "queued"
-        return await self._wait_for_server(self.adapter_of_job())
+        return await self._wait_for_server(adapter)
 
     async def _wait_for_server(
         self, adapter: JobAdapter, deadline: float | None = None
