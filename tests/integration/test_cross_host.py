@@ -196,6 +196,14 @@ async def test_jupyterlab_on_a_compute_node_through_the_proxy(cross_hub, cluster
 
     assert noah.get(f"{base}/api/status", timeout=30).status_code == 403
     assert noah.get(f"{base}/lab", timeout=30).status_code == 403
+    # Past the proxy, straight to the node's port (anyone on the nodes' network can): the
+    # session's server itself refuses Noah's API token, and a request with no credentials.
+    target = proxy_routes(hub)[f"/user/{NINA}/xlab"]["target"]
+    direct = f"{target}/user/{NINA}/xlab/api/status"
+    noah_token = api_token(hub, noah, NOAH, "test_cross_host")
+    assert requests.get(direct, headers=noah_token, timeout=30).status_code == 403
+    assert requests.get(direct, timeout=30, allow_redirects=False).status_code == 403
+    assert requests.get(direct, headers=token, timeout=30).status_code == 200
     delete(hub, token, "xlab", job_id)
 
 
