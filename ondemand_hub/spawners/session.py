@@ -68,9 +68,10 @@ from ..scheduler.adapter import (
     is_gone,
 )
 from ..scheduler.batch import BatchScriptError, SessionContext, make_batch_script
+from ..scheduler.local_adapter import LocalAdapter
 from ..scheduler.status import SchedulerUnavailable
 from ..site.apps import App, FormError, default_app_dirs, load_apps
-from ..site.clusters import Cluster, default_clusters_dir, load_clusters
+from ..site.clusters import LOCAL_CLUSTER, Cluster, default_clusters_dir, load_clusters
 from .pun import PUNSpawner
 from .stage import StageClient, StageCommandError
 
@@ -270,7 +271,13 @@ class SlurmSessionSpawner(StageClient, Spawner):
         """The adapter of this session's saved job (SpawnException when clusters.d has no
         cluster at all)."""
         if self.job_adapter is None or not self.job_adapter.owns(self.job_id):
-            self.job_adapter = self.adapter_for(self._cluster_for_state(), self.job_id)
+            try:
+                cluster = self._cluster_for_state()
+            except SpawnException:
+                if not LocalAdapter.owns(self.job_id):
+                    raise
+                cluster = LOCAL_CLUSTER  # a local job needs nothing from clusters.d
+            self.job_adapter = self.adapter_for(cluster, self.job_id)
         return self.job_adapter
 
     def apps(self) -> dict[str, App]:

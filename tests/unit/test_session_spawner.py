@@ -553,6 +553,17 @@ async def test_a_local_session_is_known_by_its_id_even_on_a_slurm_only_portal(
     assert type(spawner.job_adapter) is LocalAdapter
 
 
+async def test_a_local_session_is_read_from_proc_even_with_a_broken_clusters_d(tmp_path):
+    d = tmp_path / "clusters.d"
+    d.mkdir()
+    (d / "hpc.yml").write_text("v2:\n  job:\n    adapter: pbs\n")  # refused: no cluster left
+    spawner = make_spawner(d, {})
+    spawner.load_state({"job_id": own_job_id(), "cluster": "local"})
+    assert await spawner.poll() is None  # alive (not "unknown")
+    spawner.load_state({"job_id": own_job_id(offset=1), "cluster": "local"})
+    assert await spawner.poll() == 1
+
+
 async def test_a_local_session_is_stopped_as_the_user(tmp_path, monkeypatch):
     runner = FakeLocalRunner()
     spawner = local_spawner(tmp_path, monkeypatch, runner)
