@@ -162,8 +162,9 @@ class JobAdapter(abc.ABC):
         return None
 
     def server_host(self, status: JobStatus) -> str:
-        """The host the hub connects to for a running job's server."""
-        return status.node.split(",")[0]
+        """The host the hub connects to for a running job's server: the batch host (the node
+        that runs the job script), else the job's only node (a one-host backend)."""
+        return status.batch_host or status.node.split(",")[0]
 
     def port_file(self, session_dir: str, job_id: str) -> str:
         """Where the job's launcher writes its server's port (read as the user)."""

@@ -110,6 +110,8 @@ def make_sbatch_argv(
         args.append(_flag("partition", values["bc_queue"]))
     if "bc_num_hours" in values:
         args.append(_flag("time", f"{_whole('time', values['bc_num_hours']):02d}:00:00"))
+    if "bc_num_nodes" in values:
+        args.append(_flag("nodes", _whole("nodes", values["bc_num_nodes"])))
     if "bc_num_slots" in values:
         args.append(_flag("cpus-per-task", _whole("cpus-per-task", values["bc_num_slots"])))
     if "bc_memory_gb" in values:

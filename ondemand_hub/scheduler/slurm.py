@@ -88,6 +88,7 @@ def parse_squeue(text: str) -> dict[str, JobStatus]:
             time_left=_none(fields[11]),
             start_time=_none(fields[13]),
             node=_none(fields[15]),
+            batch_host=_none(fields[16]),
             priority=int(fields[17]) if fields[17].isdigit() else 0,
             name=fields[18],
         )

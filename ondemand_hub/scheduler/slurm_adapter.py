@@ -152,7 +152,7 @@ class SlurmAdapter(JobAdapter):
         try:
             validate_options(app, {k: v for k, v in options.items() if k != "bc_queue"}, [])
         except FormError as e:
-            if e.field not in ("bc_queue", "bc_num_gpus"):
+            if e.field not in ("bc_queue", "bc_num_gpus", "bc_num_nodes"):
                 raise
         return validate_options(app, dict(options), await self.partitions())
 

@@ -24,7 +24,7 @@ class JobStatus:
     job_id: str
     state: str  # Slurm's long state name: PENDING, RUNNING, COMPLETING, ...
     reason: str = ""  # why it waits (PENDING) or why it ended
-    node: str = ""  # where it runs
+    node: str = ""  # where it runs: Slurm's node list (%N), e.g. "n[1-2]" for two nodes
     time_left: str = ""
     start_time: str = ""  # expected start (PENDING) or actual start
     user: str = ""
@@ -32,6 +32,7 @@ class JobStatus:
     name: str = ""
     priority: int = 0  # Slurm's priority (%Q); higher runs first, 0 = held
     exit_code: str = ""  # "<code>:<signal>" of an ended job, where known (sacct, scontrol)
+    batch_host: str = ""  # the node running the batch script (%B): where the app's server is
 
     @property
     def is_pending(self) -> bool:

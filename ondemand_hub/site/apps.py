@@ -108,8 +108,9 @@ class App:
         return next((f for f in self.fields if f.name == name), None)
 
 
-#: OOD's well-known fields. ``bc_num_slots`` is the number of cores of the job's one task
-#: (OOD: nodes); ``bc_queue`` offers the cluster's live partitions.
+#: OOD's well-known fields. ``bc_num_slots`` is the number of cores per node (``--cpus-per-task``;
+#: OOD: nodes); ``bc_num_nodes`` the number of nodes (``--nodes``, at most the partition has);
+#: ``bc_queue`` offers the cluster's live partitions.
 SMART_FIELDS = {
     f.name: f
     for f in (
@@ -124,6 +125,15 @@ SMART_FIELDS = {
         ),
         Field("bc_num_hours", "number_field", "Hours", "Maximum run time.", 1, 1, 48),
         Field("bc_num_slots", "number_field", "Cores", "CPU cores for the app.", 1, 1, 64),
+        Field(
+            "bc_num_nodes",
+            "number_field",
+            "Nodes",
+            "Hosts for the job; the app is told their names (ONDEMAND_NODES).",
+            1,
+            1,
+            64,
+        ),
         Field("bc_memory_gb", "number_field", "Memory (GB)", "Memory for the app.", 4, 1, 1024),
         Field("bc_num_gpus", "number_field", "GPUs", "GPUs for the app.", 0, 0, 8),
     )
@@ -400,6 +410,7 @@ def validate_options(
             if f.name == "bc_queue" and values[f.name] is not None:
                 values[f.name] = _clean(f, values[f.name], partitions)
     _check_gpus(app, values, partitions)
+    _check_nodes(values, partitions)
     return values
 
 
@@ -409,6 +420,21 @@ def _check_gpus(app: App, values: dict[str, Any], partitions: Sequence[Partition
     if gpus and (part is None or "gpu" not in part.gres):
         where = f"partition {queue!r}" if part else "this cluster"
         raise FormError("bc_num_gpus", f"The {where} has no GPUs: set GPUs to 0")
+
+
+def _check_nodes(values: dict[str, Any], partitions: Sequence[Partition]) -> None:
+    """More than one node needs a partition that has that many (sinfo's node count)."""
+    nodes, queue = values.get("bc_num_nodes") or 1, values.get("bc_queue")
+    part = next((p for p in partitions if p.name == queue), None)
+    if nodes > 1 and (part is None or nodes > part.nodes):
+        if part is None:
+            raise FormError(
+                "bc_num_nodes", "Nodes must be 1: this cluster runs a session on one host"
+            )
+        raise FormError(
+            "bc_num_nodes",
+            f"Nodes must be at most {part.nodes}: the partition {queue!r} has {part.nodes} node(s)",
+        )
 
 
 def bundled_apps_dir() -> str:

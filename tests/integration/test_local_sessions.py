@@ -268,7 +268,9 @@ def test_lena_runs_jupyterlab_locally_luke_cannot_delete_ends_the_whole_tree(loc
         assert secret not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
     # ...and nothing of the hub's own environment (ONDEMAND_HUB_STATE_DIR, ...) came along.
     others = {k for k in environ if not k.startswith("JUPYTERHUB_")}
-    assert others <= SESSION_ENV | {"PWD", "OLDPWD", "SHLVL", "_"}, others
+    # (ONDEMAND_NODES is the app script's own: its host, docs/apps.md)
+    assert others <= SESSION_ENV | {"PWD", "OLDPWD", "SHLVL", "_", "ONDEMAND_NODES"}, others
+    assert environ["ONDEMAND_NODES"] == os.uname().nodename
 
     luke, _ = hub.login(LUKE, PASSWORDS[LUKE])
     r = luke.get(session_log_url(base), timeout=30)

@@ -12,12 +12,14 @@ BUNDLED = Path(__file__).parents[2] / "apps"
 PARTITIONS = [
     Partition("debug", True, True, "1:00:00", 1, 2, 2, ""),
     Partition("gpu", False, True, "2-00:00:00", 1, 8, 8, "gpu:a100:4"),
+    Partition("compute", False, True, "1:00:00", 2, 2, 2, ""),
     Partition("down", False, False, "1:00:00", 1, 0, 2, ""),
 ]
 DEFAULTS = {
     "bc_queue": "debug",
     "bc_account": "",
     "bc_num_hours": 1,
+    "bc_num_nodes": 1,
     "bc_num_slots": 1,
     "bc_memory_gb": 4,
     "bc_num_gpus": 0,
@@ -69,6 +71,7 @@ def test_form_strings_are_typed(jupyter):
             "bc_queue": "gpu",
             "bc_account": "proj-42",
             "bc_num_hours": "12",
+            "bc_num_nodes": "1",
             "bc_num_slots": 8,
             "bc_memory_gb": "64",
             "bc_num_gpus": "2",
@@ -81,6 +84,7 @@ def test_form_strings_are_typed(jupyter):
         "bc_queue": "gpu",
         "bc_account": "proj-42",
         "bc_num_hours": 12,
+        "bc_num_nodes": 1,
         "bc_num_slots": 8,
         "bc_memory_gb": 64,
         "bc_num_gpus": 2,
@@ -113,9 +117,26 @@ def test_form_strings_are_typed(jupyter):
             "bc_memory_gb",
             "Memory (GB) must be a whole number from 1 to 256",
         ),
-        ({"bc_queue": "debug --qos=high"}, "bc_queue", "Partition must be one of: debug, gpu"),
-        ({"bc_queue": "down"}, "bc_queue", "Partition must be one of: debug, gpu"),
-        ({"bc_queue": ["debug"]}, "bc_queue", "Partition must be one of: debug, gpu"),
+        (
+            {"bc_queue": "debug --qos=high"},
+            "bc_queue",
+            "Partition must be one of: debug, gpu, compute",
+        ),
+        ({"bc_queue": "down"}, "bc_queue", "Partition must be one of: debug, gpu, compute"),
+        ({"bc_queue": ["debug"]}, "bc_queue", "Partition must be one of: debug, gpu, compute"),
+        (
+            {"bc_num_nodes": 2},
+            "bc_num_nodes",
+            "Nodes must be at most 1: the partition 'debug' has 1 node(s)",
+        ),
+        (
+            {"bc_num_nodes": "3", "bc_queue": "compute"},
+            "bc_num_nodes",
+            "Nodes must be at most 2: the partition 'compute' has 2 node(s)",
+        ),
+        ({"bc_num_nodes": 0}, "bc_num_nodes", "Nodes must be a whole number from 1 to 16"),
+        ({"bc_num_nodes": "2 "}, "bc_num_nodes", "Nodes must be a whole number from 1 to 16"),
+        ({"bc_num_nodes": 17}, "bc_num_nodes", "Nodes must be a whole number from 1 to 16"),
         ({"jupyter_ui": "lab; id"}, "jupyter_ui", "Interface must be one of: lab, tree"),
         (
             {"modules": "python $(id)"},
@@ -165,6 +186,13 @@ def test_no_partitions_means_no_partition_and_no_gpus(jupyter):
         validate_options(jupyter, {"bc_queue": "debug"}, [])
     with pytest.raises(FormError, match="this cluster has no GPUs"):
         validate_options(jupyter, {"bc_num_gpus": 1}, [])
+    with pytest.raises(FormError, match="Nodes must be 1: this cluster runs a session on one"):
+        validate_options(jupyter, {"bc_num_nodes": 2}, [])
+
+
+def test_as_many_nodes_as_the_partition_has(jupyter):
+    values = validate_options(jupyter, {"bc_queue": "compute", "bc_num_nodes": "2"}, PARTITIONS)
+    assert (values["bc_queue"], values["bc_num_nodes"]) == ("compute", 2)
 
 
 def test_custom_widgets(tmp_path):

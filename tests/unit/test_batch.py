@@ -22,6 +22,7 @@ BUNDLED = Path(__file__).parents[2] / "apps"
 PARTITIONS = [
     Partition("debug", True, True, "1:00:00", 1, 2, 2, ""),
     Partition("gpu", False, True, "2-00:00:00", 1, 8, 8, "gpu:a100:4"),
+    Partition("compute", False, True, "1:00:00", 2, 2, 2, ""),
 ]
 CONTEXT = SessionContext(
     app_id="jupyter",
@@ -43,6 +44,7 @@ CASES = {
         "modules": "python/3.11 cuda/12.2",
         "jupyter_ui": "tree",
     },
+    "multinode": {"bc_queue": "compute", "bc_num_nodes": "2"},
 }
 
 
@@ -78,6 +80,7 @@ def test_argv_without_partitions_leaves_the_partition_to_slurm(jupyter):
         "--parsable",
         "--job-name=ondemand-jupyter-jupyter-3",
         "--time=01:00:00",
+        "--nodes=1",
         "--cpus-per-task=1",
         "--mem=4G",
         "--chdir=/home/alice/ondemand/sessions/jupyter-3",

@@ -277,6 +277,8 @@ def test_where_a_slurm_session_listens_and_is_reached():
     adapter = slurm()
     assert adapter.listen_ip == "0.0.0.0"
     assert adapter.server_host(JobStatus("1", "RUNNING", node="n1,n2")) == "n1"
+    two_nodes = JobStatus("1", "RUNNING", node="n[1-2]", batch_host="n1")
+    assert adapter.server_host(two_nodes) == "n1"  # where the script runs, not the node list
     assert adapter.port_file("/home/ann/s", "42") == "/home/ann/s/port.42"
 
 

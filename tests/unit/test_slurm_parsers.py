@@ -44,6 +44,7 @@ def test_squeue_text_gives_every_job_with_state_reason_node_times_and_priority()
         partition="debug",
         name="ondemand-jupyter-jupyter-1",
         priority=4294901571,
+        batch_host="vm",
     )
     assert jobs["190"].state == "PENDING" and jobs["190"].reason == "Resources"
     assert jobs["190"].start_time == "2026-11-23T00:55:56"  # expected start
@@ -51,6 +52,12 @@ def test_squeue_text_gives_every_job_with_state_reason_node_times_and_priority()
     assert jobs["193"].priority == 0  # held
     assert jobs["191"].priority < jobs["196"].priority  # --nice=1000, submitted earlier
     assert jobs["188"].state == "COMPLETED"
+
+
+def test_a_two_node_job_has_a_node_list_and_one_batch_host():
+    jobs = parse_squeue((DATA / "squeue_multinode.txt").read_text())
+    assert (jobs["367"].node, jobs["367"].batch_host) == ("odh-node[1-2]", "odh-node1")
+    assert jobs["367"].state == "RUNNING" and jobs["367"].partition == "compute"
 
 
 def test_a_job_name_with_pipes_does_not_shift_fields():

@@ -232,7 +232,7 @@ class SessionsHandler(SessionsAPIBase):
             try:
                 validate_options(app, {k: v for k, v in options.items() if k != "bc_queue"}, [])
             except FormError as e:
-                if e.field not in ("bc_queue", "bc_num_gpus"):
+                if e.field not in ("bc_queue", "bc_num_gpus", "bc_num_nodes"):
                     raise
         else:
             validate_options(app, options, partitions)
