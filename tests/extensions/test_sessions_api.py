@@ -101,8 +101,8 @@ async def test_form_renders_fields_with_defaults(call):
     assert "Environment modules to load first" in html
     assert '<option value="lab" selected>JupyterLab</option>' in html
     assert '<option value="tree">Classic Notebook</option>' in html
-    # the local cluster has no partitions, accounts or GPUs: the form leaves them out
-    for field in ("bc_queue", "bc_account", "bc_num_gpus"):
+    # the local cluster has no partitions, accounts, GPUs or nodes: the form leaves them out
+    for field in ("bc_queue", "bc_account", "bc_num_gpus", "bc_num_nodes"):
         assert f'name="{field}"' not in html
     assert 'id="local-cluster-note"' in html
     assert "sessions.js" in html

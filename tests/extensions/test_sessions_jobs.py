@@ -474,7 +474,7 @@ async def test_the_form_follows_the_chosen_cluster(call, fake_hub, clusters_d, s
     _, slurm_form, _ = await call("apps/jupyter/new?cluster=test")
     _, unknown, _ = await call("apps/jupyter/new?cluster=nope")
 
-    for field in ("bc_queue", "bc_account", "bc_num_gpus"):
+    for field in ("bc_queue", "bc_account", "bc_num_gpus", "bc_num_nodes"):
         assert f'name="{field}"' not in local_form
         assert f'name="{field}"' in slurm_form
     assert 'id="local-cluster-note"' in local_form and 'id="local-cluster-note"' not in slurm_form

@@ -23,7 +23,7 @@ APP_ID_RE = r"[a-z][a-z0-9_-]{0,31}"
 
 #: Fields that mean nothing on a cluster without a scheduler (adapter "local": apps run on the
 #: portal host): the form leaves them out, so the launch takes their defaults.
-SCHEDULER_FIELDS = ("bc_queue", "bc_account", "bc_num_gpus")
+SCHEDULER_FIELDS = ("bc_queue", "bc_account", "bc_num_gpus", "bc_num_nodes")
 
 
 class SessionsMixin:
