@@ -100,6 +100,21 @@ def is_gone(status: JobStatus) -> bool:
     return not (status.is_pending or status.is_running)
 
 
+def lost_words(status: JobStatus | None, ran_on: str) -> str:
+    """Why a session whose server was up on ``ran_on`` is over although its job is not gone, in
+    words; "" while it runs (or nothing is known: ``None``, the scheduler unreachable).
+
+    A job that ran and is queued again was requeued by Slurm (its node stopped responding and
+    was set DOWN, or it was preempted or requeued by an administrator): its server is gone
+    from ``ran_on`` and it would start again somewhere the hub does not route to."""
+    if status is None or not ran_on or not status.is_pending:
+        return ""
+    return (
+        f"The job {status.job_id} stopped running on {ran_on} and Slurm requeued it "
+        "(its node stopped responding, or the job was preempted or requeued)"
+    )
+
+
 class JobAdapter(abc.ABC):
     """How sessions run on one cluster. One instance per spawner and cluster; what is shared
     between sessions (status caches, partitions) lives in module-level registries keyed by

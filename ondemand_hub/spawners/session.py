@@ -66,6 +66,7 @@ from ..scheduler.adapter import (
     SubmitFailed,
     adapter_for,
     is_gone,
+    lost_words,
 )
 from ..scheduler.batch import BatchScriptError, SessionContext, make_batch_script
 from ..scheduler.local_adapter import LocalAdapter
@@ -188,6 +189,8 @@ class SlurmSessionSpawner(StageClient, Spawner):
         super().__init__(*args, **kwargs)
         self.job_id = ""
         self.cluster_id = ""
+        #: the host the session's server was up on (its job ran): a job queued again is over
+        self.ran_on = ""
         self.phase = ""
         #: the adapter of the job being started or run (None: not known yet)
         self.job_adapter: JobAdapter | None = None
@@ -198,6 +201,7 @@ class SlurmSessionSpawner(StageClient, Spawner):
         super().load_state(state)
         self.job_id = str(state.get("job_id", ""))
         self.cluster_id = str(state.get("cluster", ""))
+        self.ran_on = str(state.get("ran_on", ""))
         self.job_adapter = None
 
     def get_state(self):
@@ -205,12 +209,15 @@ class SlurmSessionSpawner(StageClient, Spawner):
         if self.job_id:
             state["job_id"] = self.job_id
             state["cluster"] = self.cluster_id
+            if self.ran_on:
+                state["ran_on"] = self.ran_on
         return state
 
     def clear_state(self):
         super().clear_state()
         self.job_id = ""
         self.cluster_id = ""
+        self.ran_on = ""
 
     def persist_state(self) -> None:
         """Write the state to the hub DB now (JupyterHub itself only does after start())."""
@@ -473,6 +480,7 @@ class SlurmSessionSpawner(StageClient, Spawner):
                 if port:
                     self.ip, self.port = adapter.server_host(status), port
                     self.phase = "up"
+                    self.ran_on = self.ip  # saved by JupyterHub after start()
                     return (self.ip, self.port)
                 await asyncio.sleep(self.port_poll_interval)  # squeue is still asked ≤ 4/s
                 continue
@@ -546,6 +554,12 @@ class SlurmSessionSpawner(StageClient, Spawner):
         if status is None:
             return None
         if is_gone(status):
+            return 1
+        lost = lost_words(status, self.ran_on)
+        if lost:
+            # Its server is gone; a requeued job would run again where nothing routes to it.
+            self.log.warning("%s/%s: %s: cancelling it", self.user.name, self.name, lost)
+            await adapter.cancel(self.job_id, wait=False)
             return 1
         return None
 

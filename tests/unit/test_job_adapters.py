@@ -22,6 +22,7 @@ from ondemand_hub.scheduler.adapter import (
     adapter_class,
     adapter_for,
     is_gone,
+    lost_words,
 )
 from ondemand_hub.scheduler.batch import SessionContext
 from ondemand_hub.scheduler.local import make_job_id, read_stat
@@ -122,6 +123,32 @@ def test_an_unknown_adapter_is_an_error_not_a_guess():
 )
 def test_is_gone(state, gone):
     assert is_gone(JobStatus("1", state)) is gone
+
+
+REQUEUED_WORDS = (
+    "The job 7 stopped running on odh-node2 and Slurm requeued it "
+    "(its node stopped responding, or the job was preempted or requeued)"
+)
+
+
+@pytest.mark.parametrize(
+    "status, ran_on, words",
+    [
+        # ran on a node that stopped responding, now queued again (reason BeginTime)
+        (JobStatus("7", "PENDING", reason="BeginTime"), "odh-node2", REQUEUED_WORDS),
+        (JobStatus("7", "REQUEUED"), "odh-node2", REQUEUED_WORDS),
+        # still running where it ran: not lost
+        (JobStatus("7", "RUNNING", node="odh-node2"), "odh-node2", ""),
+        # queued and never up: a spawn (or one re-adopted after a restart), not lost
+        (JobStatus("7", "PENDING", reason="Priority"), "", ""),
+        # the scheduler does not answer: unknown, never lost
+        (None, "odh-node2", ""),
+        # ended: is_gone's business, not a lost session
+        (JobStatus("7", "NODE_FAIL"), "odh-node2", ""),
+    ],
+)
+def test_a_job_that_ran_and_is_queued_again_is_lost(status, ran_on, words):
+    assert lost_words(status, ran_on) == words
 
 
 # --- Slurm ----------------------------------------------------------------------------------

@@ -136,12 +136,12 @@ async def test_the_local_cluster_refuses_what_it_cannot_give(tmp_path, options, 
 
 def test_state_round_trip(clusters_dir):
     spawner = make_spawner(clusters_dir, {})
-    spawner.job_id, spawner.cluster_id = "42", "hpc"
+    spawner.job_id, spawner.cluster_id, spawner.ran_on = "42", "hpc", "n1"
     state = spawner.get_state()
-    assert state == {"job_id": "42", "cluster": "hpc"}
+    assert state == {"job_id": "42", "cluster": "hpc", "ran_on": "n1"}
     again = make_spawner(clusters_dir, {})
     again.load_state(state)
-    assert (again.job_id, again.cluster_id) == ("42", "hpc")
+    assert (again.job_id, again.cluster_id, again.ran_on) == ("42", "hpc", "n1")
     again.clear_state()
     assert again.get_state() == {}
 
@@ -285,6 +285,38 @@ async def test_poll_reads_the_shared_cache(clusters_dir, jobs, fail, expected):
     spawner.job_id, spawner.cluster_id = "42", "hpc"
     share_cache("hpc", StatusCache(query, interval=0))
     assert await spawner.poll() == expected
+
+
+@pytest.mark.parametrize(
+    "job, ran_on, expected, cancelled",
+    [
+        # its server was up on n2; the node stopped responding and Slurm requeued the job
+        (JobStatus("42", "PENDING", reason="BeginTime"), "n2", 1, ["42"]),
+        # queued, never up (a spawn re-adopted after a restart): alive
+        (JobStatus("42", "PENDING", reason="Priority"), "", None, []),
+        (JobStatus("42", "RUNNING", node="n2"), "n2", None, []),
+        (None, "n2", None, []),  # squeue failed: unknown, never gone
+    ],
+)
+async def test_poll_ends_a_session_whose_job_was_requeued(
+    clusters_dir, monkeypatch, job, ran_on, expected, cancelled
+):
+    async def query():
+        if job is None:
+            raise SchedulerUnavailable("Unable to contact slurm controller")
+        return {"42": job}
+
+    calls = []
+
+    async def cancel(self, job_id, wait=True):  # fake scancel: the job exists only in query()
+        calls.append(job_id)
+
+    monkeypatch.setattr(slurm_adapter.SlurmAdapter, "cancel", cancel)
+    spawner = make_spawner(clusters_dir, {})
+    spawner.job_id, spawner.cluster_id, spawner.ran_on = "42", "hpc", ran_on
+    share_cache("hpc", StatusCache(query, interval=0))
+    assert await spawner.poll() == expected
+    assert calls == cancelled
 
 
 def test_one_status_cache_per_cluster_for_all_sessions(clusters_dir):
