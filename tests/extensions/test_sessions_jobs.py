@@ -24,6 +24,9 @@ import pytest
 from conftest import SLURM_CLUSTER, dead_controller_cluster
 from jupyter_server.utils import url_path_join
 
+from ondemand_hub.scheduler.status import JobStatus
+from ondemand_sessions.jobs import REQUEUED_TEXT, state_text
+
 REPO = Path(__file__).resolve().parents[2]
 SLURM_DATA = REPO / "tests" / "unit" / "data" / "slurm"
 LOCAL_CLUSTER = "v2:\n  metadata:\n    title: Portal host\n  job:\n    adapter: local\n"
@@ -123,6 +126,22 @@ async def cards(call) -> dict[str, dict]:
     code, body, _ = await call("api/ondemand/sessions")
     assert code == 200, body
     return {c["name"]: c for c in body["sessions"]}
+
+
+@pytest.mark.parametrize(
+    "job, text",
+    [
+        # squeue after Slurm requeued the job (node not responding) and the hub cancelled it
+        (JobStatus("7", "CANCELLED", reason="BeginTime"), REQUEUED_TEXT),
+        (JobStatus("7", "CANCELLED", reason="JobHeldUser"), "cancelled"),
+        (JobStatus("7", "CANCELLED", reason="BeginTime", node="n1"), "cancelled"),
+        (JobStatus("7", "PENDING", reason="BeginTime"), "queued"),  # --begin by hand
+        (JobStatus("7", "NODE_FAIL"), "ended: its node failed"),
+        (JobStatus("7", "FAILED", exit_code="2:0"), "failed, exit code 2"),
+    ],
+)
+def test_the_card_says_in_words_what_happened_to_the_job(job, text):
+    assert state_text(job) == text
 
 
 # --- the cards ------------------------------------------------------------------------------

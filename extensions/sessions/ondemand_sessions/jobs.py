@@ -109,15 +109,35 @@ def local_iso(slurm_time: str) -> str | None:
         return None
 
 
+#: A session's job that ran, was requeued by Slurm and then cancelled (the hub ends a session
+#: whose job is queued again: its server went with its node).
+REQUEUED_TEXT = (
+    "ended: Slurm requeued it (its node stopped responding, or it was preempted or requeued)"
+)
+
+
+def was_requeued(job: JobStatus) -> bool:
+    """Whether ``job`` was requeued and then cancelled: squeue keeps the reason Slurm's requeue
+    gave it (``BeginTime``) and no node. The portal never submits with ``--begin``."""
+    return job.state == "CANCELLED" and job.reason == "BeginTime" and not job.node
+
+
+def state_text(job: JobStatus) -> str:
+    """The job's state in words for its card."""
+    if was_requeued(job):
+        return REQUEUED_TEXT
+    if job.exit_code:
+        return job_ending(job.state, job.exit_code)
+    return plain_state(job.state)
+
+
 def job_summary(job: JobStatus, jobs: dict[str, JobStatus]) -> dict[str, Any]:
     """The ``job`` object of a card (docs/sessions.md, "My sessions")."""
     running, pending = job.is_running, job.state == "PENDING"
     return {
         "id": job.job_id,
         "state": job.state,
-        "state_text": job_ending(job.state, job.exit_code)
-        if job.exit_code
-        else plain_state(job.state),
+        "state_text": state_text(job),
         "partition": job.partition or None,
         "node": job.node or None,
         "time_left": (format_time_left(job.time_left) or None) if running else None,
