@@ -106,8 +106,12 @@ def lost_words(status: JobStatus | None, ran_on: str) -> str:
 
     A job that ran and is queued again was requeued by Slurm (its node stopped responding and
     was set DOWN, or it was preempted or requeued by an administrator): its server is gone
-    from ``ran_on`` and it would start again somewhere the hub does not route to."""
-    if status is None or not ran_on or not status.is_pending:
+    from ``ran_on`` and it would start again somewhere the hub does not route to; one that runs
+    again already, on another host, is just as lost."""
+    if status is None or not ran_on:
+        return ""
+    host = status.batch_host or status.node.split(",")[0]
+    if not (status.is_pending or (status.is_running and host and host != ran_on)):
         return ""
     return (
         f"The job {status.job_id} stopped running on {ran_on} and Slurm requeued it "

@@ -139,6 +139,13 @@ REQUEUED_WORDS = (
         (JobStatus("7", "REQUEUED"), "odh-node2", REQUEUED_WORDS),
         # still running where it ran: not lost
         (JobStatus("7", "RUNNING", node="odh-node2"), "odh-node2", ""),
+        (JobStatus("7", "RUNNING", node="odh-node[1-2]", batch_host="odh-node2"), "odh-node2", ""),
+        # requeued and already running again elsewhere: lost all the same
+        (
+            JobStatus("7", "RUNNING", node="odh-node1", batch_host="odh-node1"),
+            "odh-node2",
+            REQUEUED_WORDS,
+        ),
         # queued and never up: a spawn (or one re-adopted after a restart), not lost
         (JobStatus("7", "PENDING", reason="Priority"), "", ""),
         # the scheduler does not answer: unknown, never lost
